@@ -1,0 +1,57 @@
+// The one place that binds native symbols: a bootstrap pair from libc, and the
+// daemonize library (ffi/daemonize.c), which holds every other libc call.
+import libraryPath from "../build/libdaemonize.so" with { type: "file" };
+import { dlopen, FFIType as T } from "bun:ffi";
+
+const libc = dlopen("libc.so.6", {
+  memfd_create: { args: [T.ptr, T.u32], returns: T.i32 },
+  write: { args: [T.i32, T.ptr, T.u64], returns: T.i64_fast },
+});
+
+const MFD_CLOEXEC = 1;
+
+const symbols = {
+  dz_spawn: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_release: { args: [T.ptr], returns: T.i32 },
+  dz_abandon: { args: [T.ptr], returns: T.void },
+  dz_exec: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_open: { args: [T.ptr, T.i32, T.i32], returns: T.i32 },
+  dz_close: { args: [T.i32], returns: T.i32 },
+  dz_read: { args: [T.i32, T.ptr, T.i64], returns: T.i64_fast },
+  dz_write: { args: [T.i32, T.ptr, T.i64], returns: T.i64_fast },
+  dz_link: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_rename: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_unlink: { args: [T.ptr], returns: T.i32 },
+  dz_flock: { args: [T.i32, T.i32], returns: T.i32 },
+  dz_fchown: { args: [T.i32, T.i64, T.i64], returns: T.i32 },
+  dz_fdflags: { args: [T.i32], returns: T.i32 },
+  dz_fsetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i32 },
+  dz_fgetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i64_fast },
+  dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
+  dz_stat: { args: [T.ptr, T.i32, T.ptr], returns: T.i32 },
+  dz_fstat: { args: [T.i32, T.ptr], returns: T.i32 },
+  dz_realpath: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_strerror: { args: [T.i32, T.ptr, T.i64], returns: T.void },
+  dz_getpw: { args: [T.ptr, T.i64, T.ptr, T.ptr, T.i64, T.ptr, T.i64], returns: T.i32 },
+  dz_getgr: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_grouplist: { args: [T.ptr, T.i64, T.ptr, T.i32], returns: T.i32 },
+} as const;
+
+// Bun would extract an embedded library to a predictable file under /tmp before
+// dlopen: a path another user can plant, and one that fails on a noexec /tmp.
+// An anonymous memory file is neither.
+async function load() {
+  const image = await Bun.file(libraryPath).bytes();
+  const fd = libc.symbols.memfd_create(Buffer.from("daemonize\0"), MFD_CLOEXEC);
+  if (fd < 0) throw new Error("memfd_create failed: cannot load the native library");
+  for (let off = 0; off < image.length; ) {
+    const n = libc.symbols.write(fd, image.subarray(off), image.length - off);
+    if (n <= 0) throw new Error("cannot write the native library to memory");
+    off += Number(n);
+  }
+  const lib = dlopen(`/proc/self/fd/${fd}`, symbols);
+  lib.symbols.dz_close(fd);
+  return lib.symbols;
+}
+
+export const native = await load();

@@ -1,0 +1,114 @@
+// Hands the prepared start to the native child path (ffi/daemonize.c) and turns
+// a failed step reported back through the status pipe into a typed error.
+import { ptr } from "bun:ffi";
+import { native } from "../ffi/native";
+import { type Failure, fail } from "./errors";
+import { cstr, E, OsError } from "./sys";
+
+/** Everything the child needs, as plain values: it cannot look anything up. */
+export interface Spec {
+  path: string;
+  argv: string[];
+  envp: string[];
+  root?: string;
+  dir: string;
+  groups?: number[];
+  uid: number;
+  gid: number;
+  umask: number;
+  core: boolean;
+  stdio: [number, number, number];
+  keep: number[];
+}
+
+/** Mirrors the step list in ffi/daemonize.c. */
+const STEPS = [
+  "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
+  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec",
+] as const;
+const EXEC_STEP = STEPS.length - 1;
+
+/** The C struct dz_spec: sixteen 8-byte fields. `refs` keeps the pointed-to memory alive. */
+function marshal(s: Spec) {
+  const refs: NodeJS.TypedArray[] = [];
+  const str = (v: string) => {
+    const b = cstr(v);
+    refs.push(b);
+    return BigInt(ptr(b));
+  };
+  const list = (items: string[]) => {
+    const a = new BigUint64Array(items.length + 1);
+    items.forEach((v, i) => (a[i] = str(v)));
+    refs.push(a);
+    return BigInt(ptr(a));
+  };
+  const view = (a: NodeJS.TypedArray) => (refs.push(a), BigInt(ptr(a)));
+  const fields: bigint[] = [
+    str(s.path), list(s.argv), list(s.envp), s.root === undefined ? 0n : str(s.root), str(s.dir),
+    s.groups ? view(new Uint32Array(s.groups.length ? s.groups : [0])) : 0n, BigInt(s.groups?.length ?? 0),
+    BigInt(s.uid), BigInt(s.gid), BigInt(s.umask), s.core ? 1n : 0n,
+    BigInt(s.stdio[0]), BigInt(s.stdio[1]), BigInt(s.stdio[2]),
+    view(new Int32Array(s.keep.length ? s.keep : [0])), BigInt(s.keep.length),
+  ];
+  const struct = new BigInt64Array(fields);
+  refs.push(struct);
+  return { struct, refs };
+}
+
+export interface ChildFailure {
+  step: number;
+  errno: number;
+}
+
+/** The error for a failed step; exec failures are named by the caller, who knows the program. */
+function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
+  if (f.step === EXEC_STEP) onExec(f.errno);
+  const name = STEPS[f.step] ?? `step ${f.step}`;
+  const text = f.errno ? new OsError(f.errno).message : "privileges were not fully dropped";
+  const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
+  const denied = f.errno === E.EPERM || f.errno === E.EACCES;
+  let kind: Failure = "oserr";
+  let what: string = name;
+  if (name === "chroot" || name === "chdir") {
+    what = `${name} ${name === "chroot" ? s.root : s.dir}`;
+    kind = missing ? "noinput" : denied ? "noperm" : "oserr";
+  } else if (name === "setgroups" || name === "setgid" || name === "setuid") {
+    what = `${name} ${name === "setuid" ? s.uid : name === "setgid" ? s.gid : (s.groups ?? []).join(",")}`;
+    kind = denied ? "noperm" : "oserr";
+  }
+  return fail(kind, `${what}: ${text}`);
+}
+
+export interface Started {
+  pid: number;
+  /** Lets the daemon exec; throws if the exec failed. */
+  release(): void;
+  /** Makes the daemon exit without exec'ing. */
+  abandon(): void;
+}
+
+/** Forks the daemon (double fork, new session) and runs every step up to exec. */
+export function spawn(s: Spec, onExec: (errno: number) => never): Started {
+  const { struct, refs } = marshal(s);
+  const res = new BigInt64Array(5);
+  const failed = native.dz_spawn(struct, res) < 0;
+  const result = () => ({ step: Number(res[1]), errno: Number(res[2]) });
+  if (failed) stepError(result(), s, onExec);
+  return {
+    pid: Number(res[0]),
+    release: () => {
+      if (native.dz_release(res) < 0) stepError(result(), s, onExec);
+      refs.length = 0;
+    },
+    abandon: () => native.dz_abandon(res),
+  };
+}
+
+/** --foreground: the same steps, then exec in place. Returns only by throwing. */
+export function execInPlace(s: Spec, onExec: (errno: number) => never): never {
+  const { struct, refs } = marshal(s);
+  const res = new BigInt64Array(5);
+  native.dz_exec(struct, res);
+  refs.length = 0;
+  return stepError({ step: Number(res[1]), errno: Number(res[2]) }, s, onExec);
+}

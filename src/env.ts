@@ -1,0 +1,57 @@
+// The daemon's environment. Later sources win: the caller's environment (unless
+// --clear-env), then the target user's HOME/USER/LOGNAME, then --env-file, then --env.
+import { fail } from "./errors";
+import type { StartOptions } from "./options";
+import type { Identity } from "./privileges";
+import { E, OsError, readFile } from "./sys";
+
+/** The kernel refuses any single argument or variable longer than this (MAX_ARG_STRLEN). */
+export const MAX_STRING = 131072;
+
+export function parseEnvAssignment(text: string, where: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) return fail("usage", `${where} ${JSON.stringify(text)} is not NAME=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/**
+ * Parses an env file: NAME=VALUE lines; blank lines and lines starting with # are
+ * skipped; one pair of matching quotes around the value is removed, nothing else
+ * is interpreted (no escapes, no $expansion).
+ */
+export function parseEnvFile(text: string, file: string): [string, string][] {
+  const out: [string, string][] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] as string).replace(/\r$/, "");
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) continue;
+    const [name, raw] = parseEnvAssignment(trimmed.replace(/^export\s+/, ""), `${file} line ${i + 1}:`);
+    if (/\s/.test(name)) fail("usage", `${file} line ${i + 1}: "${name}" is not a variable name`);
+    const quoted = raw.length >= 2 && (raw[0] === '"' || raw[0] === "'") && raw.at(-1) === raw[0];
+    out.push([name, quoted ? raw.slice(1, -1) : raw]);
+  }
+  return out;
+}
+
+function readEnvFile(file: string): [string, string][] {
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (e) {
+    if (!(e instanceof OsError)) throw e;
+    return fail(e.errno === E.ENOENT || e.errno === E.ENOTDIR ? "noinput" : "oserr", `env file ${file}: ${e.message}`);
+  }
+  if (text.includes("\0")) fail("usage", `env file ${file} is not a text file`);
+  return parseEnvFile(text, `env file ${file}`);
+}
+
+export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Map<string, string> {
+  const env = new Map<string, string>(o.clearEnv ? [] : Object.entries(process.env).map(([k, v]) => [k, v ?? ""]));
+  if (who?.env) for (const [k, v] of Object.entries(who.env)) env.set(k, v);
+  if (envFile) for (const [k, v] of readEnvFile(envFile)) env.set(k, v);
+  for (const [k, v] of o.env) env.set(k, v);
+  for (const [k, v] of env)
+    if (k.length + v.length + 1 >= MAX_STRING) fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
+  return env;
+}

@@ -1,0 +1,32 @@
+// Every way daemonize can end, and its exit code: the one table the README copies.
+export const EXIT = {
+  started: { code: 0, meaning: "started (the program was exec'd)" },
+  running: { code: 1, meaning: "already running (0 with `--oknodo`)" },
+  usage: { code: 64, meaning: "usage error: unknown option, bad value (umask, env, fd, …)" },
+  noinput: { code: 66, meaning: "a named input is missing: env file, chroot or chdir directory" },
+  nouser: { code: 67, meaning: "unknown user or group" },
+  oserr: { code: 71, meaning: "other operating-system error (fork, setsid, …)" },
+  cantcreat: { code: 73, meaning: "cannot create the pidfile or a log file" },
+  noperm: { code: 77, meaning: "permission: not root for `--user`/`--chroot`, unsafe program or path" },
+  cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
+  notfound: { code: 127, meaning: "the program is not found" },
+} as const;
+
+export type Outcome = keyof typeof EXIT;
+export type Failure = Exclude<Outcome, "started">;
+
+export class DaemonizeError extends Error {
+  constructor(
+    readonly kind: Failure,
+    message: string,
+  ) {
+    super(message);
+  }
+  get exitCode(): number {
+    return EXIT[this.kind].code;
+  }
+}
+
+export function fail(kind: Failure, message: string): never {
+  throw new DaemonizeError(kind, message);
+}

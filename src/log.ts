@@ -1,0 +1,13 @@
+// Human-facing messages, one line each on stderr in the classic `prog: message`
+// form that scripts can grep. consola costs milliseconds to load, so it is loaded
+// only when there is something to say: a successful start prints nothing.
+export type Level = "error" | "warn" | "info";
+
+export async function say(level: Level, message: string): Promise<void> {
+  const { createConsola } = await import("consola");
+  const line = (type: string, text: string) =>
+    `daemonize: ${type === "info" || type === "log" ? "" : `${type}: `}${text}\n`;
+  createConsola({
+    reporters: [{ log: (entry) => process.stderr.write(line(entry.type, entry.args.join(" "))) }],
+  })[level](message);
+}

@@ -1,0 +1,26 @@
+// What `daemonize start` is asked to do, after the command line has been checked.
+export interface StartOptions {
+  /** The program and its arguments, exactly as given; argv[0] is the program. */
+  argv: string[];
+  /** The caller's working directory: relative paths are taken against it. */
+  cwd: string;
+  pidfile?: string;
+  user?: string;
+  group?: string;
+  chroot?: string;
+  chdir: string;
+  umask: number;
+  stdout?: string;
+  stderr?: string;
+  truncate: boolean;
+  env: [name: string, value: string][];
+  envFile?: string;
+  clearEnv: boolean;
+  foreground: boolean;
+  core: boolean;
+  keepFds: number[];
+  oknodo: boolean;
+  unsafe: boolean;
+  verbose: boolean;
+  quiet: boolean;
+}

@@ -1,0 +1,200 @@
+// The pidfile: published atomically, never followed through a symlink, and judged
+// stale unless the process it names is the one that was started for it.
+//
+// Identity: when daemonize writes a pidfile it records the daemon's boot id and
+// kernel start time in the attribute user.daemonize.start. A pid is "running"
+// only if that process still has that start time; a pid reused by another
+// process, even one started later by the same name, never matches. A pidfile
+// without the attribute (written by another tool, or on a file system without
+// user xattrs) falls back to: the process started no later than the pidfile was
+// written. No lock held by the daemon is involved, so a program that closes
+// every fd at start-up is still recognised.
+import { fail } from "./errors";
+import { basename, dirname } from "./paths";
+import {
+  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
+  readFile, rename, type Stat, stat, unlink, writeAll,
+} from "./sys";
+
+const XATTR = "user.daemonize.start";
+/** Linux's PID_MAX_LIMIT. */
+const PID_MAX = 4194304;
+/** USER_HZ, the unit of /proc/PID/stat start times, is 100 on every Linux ABI. */
+const TICKS_PER_SECOND = 100;
+/** Slack for the fallback check: /proc times have 10 ms resolution. */
+const SLACK_MS = 1000;
+
+/** The pid in a pidfile's text: one decimal number above 1, optionally newline-terminated. */
+export function parsePid(text: string): number | undefined {
+  if (!/^[1-9]\d{0,6}\n?$/.test(text)) return undefined;
+  const pid = Number.parseInt(text, 10);
+  return pid > 1 && pid <= PID_MAX ? pid : undefined;
+}
+
+/** The kernel's start time of a live (not zombie) process, in ticks since boot. */
+function startTicks(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFile(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  return Number(fields[19]);
+}
+
+const bootId = () => readFile("/proc/sys/kernel/random/boot_id").trim();
+
+function identity(pid: number): string | undefined {
+  const ticks = startTicks(pid);
+  return ticks === undefined ? undefined : `${bootId()} ${ticks}`;
+}
+
+function startedBy(ticks: number, st: Stat): boolean {
+  const uptimeMs = Number.parseFloat(readFile("/proc/uptime")) * 1000;
+  const startMs = Date.now() - uptimeMs + (ticks * 1000) / TICKS_PER_SECOND;
+  return startMs <= st.mtimeMs + SLACK_MS;
+}
+
+function refuseLink(path: string, e: unknown): never {
+  if (e instanceof OsError && e.errno === E.ELOOP)
+    fail("cantcreat", `pidfile ${path} is a symbolic link; refusing to follow it`);
+  return fail("cantcreat", `pidfile ${path}: ${(e as Error).message}`);
+}
+
+/** The live daemon an open pidfile names, or undefined if it names none. */
+function inspect(fd: number, path: string): number | undefined {
+  const st = fstat(fd);
+  if (!isFile(st)) fail("cantcreat", `pidfile ${path} is not a regular file`);
+  const text = readFd(fd, 64);
+  const pid = parsePid(text);
+  if (pid === undefined)
+    fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
+  const ticks = startTicks(pid);
+  if (ticks === undefined) return undefined;
+  const recorded = fgetxattr(fd, XATTR);
+  const alive = recorded === undefined ? startedBy(ticks, st) : recorded === `${bootId()} ${ticks}`;
+  return alive ? pid : undefined;
+}
+
+function openExisting(path: string): number | undefined {
+  try {
+    return open(path, O.RDONLY | O.NOFOLLOW);
+  } catch (e) {
+    if (e instanceof OsError && e.errno === E.ENOENT) return undefined;
+    return refuseLink(path, e);
+  }
+}
+
+/** The pid of the live daemon that `path` names; undefined when there is none. */
+export function runningPid(path: string): number | undefined {
+  const fd = openExisting(path);
+  if (fd === undefined) return undefined;
+  try {
+    return inspect(fd, path);
+  } finally {
+    close(fd);
+  }
+}
+
+/** How long to wait for another launcher that is replacing the same pidfile. */
+const LOCK_WAIT_MS = 2000;
+
+/** flock, retried until the deadline: a holder that never lets go must not hang us. */
+function lockWithin(fd: number, path: string): void {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      return flock(fd, LOCK_EX | LOCK_NB);
+    } catch (e) {
+      if (!(e instanceof OsError && e.errno === E.EAGAIN) || Date.now() > deadline) {
+        close(fd);
+        fail("running", `pidfile ${path} is locked by another process`);
+      }
+      Bun.sleepSync(2);
+    }
+  }
+}
+
+/**
+ * Opens and locks the file now at `path`. Every writer and remover locks the
+ * inode it is about to replace, then checks the path still leads to it.
+ */
+function lockCurrent(path: string): number | undefined {
+  const fd = openExisting(path);
+  if (fd === undefined) return undefined;
+  lockWithin(fd, path);
+  let now: Stat | undefined;
+  try {
+    now = stat(path, false);
+  } catch {}
+  const held = fstat(fd);
+  if (now && now.ino === held.ino && now.dev === held.dev) return fd;
+  close(fd);
+  return undefined;
+}
+
+/**
+ * Writes `pid` to a new file and links it into place, so readers see either no
+ * pidfile or a complete one. An existing pidfile is replaced only when the
+ * daemon it names is gone; otherwise this throws "running".
+ */
+export function publish(path: string, pid: number): void {
+  const tmp = `${dirname(path)}/.${basename(path)}.${pid}.tmp`;
+  let fd: number;
+  try {
+    fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o644);
+  } catch (e) {
+    return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+  }
+  try {
+    try {
+      fchmod(fd, 0o644);
+      writeAll(fd, Buffer.from(`${pid}\n`));
+      const id = identity(pid);
+      if (id) fsetxattr(fd, XATTR, id);
+    } catch (e) {
+      if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
+        fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);
+    } finally {
+      close(fd);
+    }
+    for (;;) {
+      try {
+        link(tmp, path);
+        return;
+      } catch (e) {
+        if (!(e instanceof OsError && e.errno === E.EEXIST)) fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+      }
+      // Ask first without the lock: a live daemon may hold a lock on its own pidfile.
+      const live = runningPid(path);
+      if (live !== undefined) fail("running", `already running (pid ${live})`);
+      const old = lockCurrent(path);
+      if (old === undefined) continue;
+      try {
+        const other = inspect(old, path);
+        if (other !== undefined) fail("running", `already running (pid ${other})`);
+        rename(tmp, path);
+        return;
+      } finally {
+        close(old);
+      }
+    }
+  } finally {
+    try {
+      unlink(tmp);
+    } catch {}
+  }
+}
+
+/** Removes the pidfile if it still names `pid`. */
+export function unpublish(path: string, pid: number): void {
+  const fd = lockCurrent(path);
+  if (fd === undefined) return;
+  try {
+    if (parsePid(readFd(fd, 64)) === pid) unlink(path);
+  } finally {
+    close(fd);
+  }
+}

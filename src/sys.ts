@@ -1,0 +1,130 @@
+// Thin syscall wrappers over the native library: they throw OsError with the
+// errno, and callers turn that into a DaemonizeError that names the step.
+import { native } from "../ffi/native";
+
+export const E = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, E2BIG: 7, ENOEXEC: 8, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17,
+  ENOTDIR: 20, EISDIR: 21, ETXTBSY: 26, ENAMETOOLONG: 36, ELOOP: 40, ENODATA: 61, ELIBBAD: 80,
+  EOPNOTSUPP: 95,
+} as const;
+
+export const O = {
+  RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, TRUNC: 0o1000, APPEND: 0o2000,
+  NOFOLLOW: 0o400000,
+} as const;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+
+export function strerror(errno: number): string {
+  const buf = Buffer.alloc(256);
+  native.dz_strerror(errno, buf, buf.length);
+  return cString(buf);
+}
+
+export class OsError extends Error {
+  constructor(readonly errno: number) {
+    super(strerror(errno));
+  }
+}
+
+export const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);
+export const cString = (buf: Uint8Array): string => {
+  const end = buf.indexOf(0);
+  return Buffer.from(buf.subarray(0, end < 0 ? buf.length : end)).toString();
+};
+
+function check(r: number | bigint): number {
+  const n = Number(r);
+  if (n < 0) throw new OsError(-n);
+  return n;
+}
+
+export const open = (path: string, flags: number, mode = 0): number => check(native.dz_open(cstr(path), flags, mode));
+export const close = (fd: number): void => void native.dz_close(fd);
+export const link = (from: string, to: string): void => void check(native.dz_link(cstr(from), cstr(to)));
+export const rename = (from: string, to: string): void => void check(native.dz_rename(cstr(from), cstr(to)));
+export const unlink = (path: string): void => void check(native.dz_unlink(cstr(path)));
+export const flock = (fd: number, op: number): void => void check(native.dz_flock(fd, op));
+export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
+export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
+export const isOpen = (fd: number): boolean => native.dz_fdflags(fd) >= 0;
+
+export function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += check(native.dz_write(fd, data.subarray(off), data.length - off));
+}
+
+export function fsetxattr(fd: number, name: string, value: string): void {
+  const v = Buffer.from(value);
+  check(native.dz_fsetxattr(fd, cstr(name), v, v.length));
+}
+
+/** The attribute's value, or undefined when the file has none. */
+export function fgetxattr(fd: number, name: string): string | undefined {
+  const buf = Buffer.alloc(256);
+  const n = native.dz_fgetxattr(fd, cstr(name), buf, buf.length);
+  if (n < 0) return undefined;
+  return buf.subarray(0, Number(n)).toString();
+}
+
+export interface Stat {
+  dev: number;
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+}
+
+function toStat(r: number, out: BigInt64Array): Stat {
+  check(r);
+  const n = (i: number) => Number(out[i]);
+  return { dev: n(0), ino: n(1), mode: n(2), uid: n(3), gid: n(4), size: n(5), mtimeMs: n(6) * 1000 + n(7) / 1e6 };
+}
+
+export function stat(path: string, follow = true): Stat {
+  const out = new BigInt64Array(8);
+  return toStat(native.dz_stat(cstr(path), follow ? 1 : 0, out), out);
+}
+
+export function fstat(fd: number): Stat {
+  const out = new BigInt64Array(8);
+  return toStat(native.dz_fstat(fd, out), out);
+}
+
+export const isDir = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFDIR;
+export const isFile = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFREG;
+
+export function realpath(path: string): string {
+  const out = Buffer.alloc(4097);
+  check(native.dz_realpath(cstr(path), out));
+  return cString(out);
+}
+
+/** Reads a whole file (or at most limit bytes) as text. */
+export function readFile(path: string, flags = 0, limit = 1 << 20): string {
+  const fd = open(path, O.RDONLY | flags);
+  try {
+    return readFd(fd, limit);
+  } finally {
+    close(fd);
+  }
+}
+
+export function readFd(fd: number, limit = 1 << 20): string {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.alloc(Math.min(65536, limit - total + 1));
+    const n = check(native.dz_read(fd, buf, buf.length));
+    if (n === 0) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > limit) break;
+  }
+  return Buffer.concat(chunks).toString();
+}
