@@ -1,0 +1,143 @@
+// Shared by the end-to-end tests: run the built binary as a user would, and judge
+// the daemon it started from the outside, through /proc.
+import { afterEach } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+
+export const BIN = `${new URL("..", import.meta.url).pathname}dist/daemonize`;
+export const PROBE = process.env.DZ_PROBE as string;
+export const isRoot = process.getuid?.() === 0;
+
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function run(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const p = Bun.spawn([BIN, ...args], {
+    cwd: opts.cwd ?? "/",
+    env: opts.env ?? { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Polls until fn returns something other than undefined/false, or fails at the deadline. */
+export async function waitFor<T>(fn: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    let v: T | undefined | false;
+    try {
+      v = fn();
+    } catch {
+      v = undefined;
+    }
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+export const alive = (pid: number): boolean => {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+};
+
+/** Every process a test started; each is killed after the test, by pid. */
+const started = new Set<number>();
+const dirs = new Set<string>();
+
+export const track = (pid: number): number => (started.add(pid), pid);
+
+export async function kill(pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {}
+  await waitFor(() => !alive(pid), `pid ${pid} to end`);
+  started.delete(pid);
+}
+
+afterEach(async () => {
+  for (const pid of [...started]) await kill(pid);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
+});
+
+/** A fresh directory (0755, so a dropped user can reach files in it), removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync("/tmp/daemonize-test-");
+  chmodSync(dir, 0o755);
+  dirs.add(dir);
+  return dir;
+}
+
+export function readPid(pidfile: string): number {
+  const text = readFileSync(pidfile, "utf8");
+  if (!/^\d+\n$/.test(text)) throw new Error(`pidfile holds ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Starts the probe with a pidfile and a log; returns the daemon's pid once it has reported. */
+export async function startProbe(dir: string, extra: string[] = [], probeArgs: string[] = [], env?: Record<string, string>) {
+  const pidfile = `${dir}/probe.pid`;
+  const log = `${dir}/probe.log`;
+  const r = await run(["--pidfile", pidfile, "--log", log, ...extra, "--", PROBE, ...probeArgs], { env });
+  if (r.code !== 0) throw new Error(`start failed (${r.code}): ${r.stderr}`);
+  const pid = track(readPid(pidfile));
+  const report = await waitFor(() => readFileSync(log, "utf8").match(/^probe pid=(\d+) root=(\w+) tty=(.*)$/m), "the probe's report");
+  return { pid, pidfile, log, report: { pid: Number(report[1]), root: report[2], tty: report[3] }, run: r };
+}
+
+/** /proc/PID/status as a map. */
+export function procStatus(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
+    const i = line.indexOf(":");
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** The fields of /proc/PID/stat that say how a process is attached. */
+export function procStat(pid: number) {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { state: f[0], ppid: Number(f[1]), pgrp: Number(f[2]), session: Number(f[3]), ttyNr: Number(f[4]) };
+}
+
+export function procFds(pid: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) out.set(Number(fd), readlinkSync(`/proc/${pid}/fd/${fd}`));
+  return out;
+}
+
+export const procArgv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`).toString().split("\0").slice(0, -1);
+
+export function procEnv(pid: number): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of readFileSync(`/proc/${pid}/environ`).toString().split("\0").slice(0, -1)) {
+    const i = e.indexOf("=");
+    out.set(e.slice(0, i), e.slice(i + 1));
+  }
+  return out;
+}
+
+/** A line of /proc/PID/limits as [soft, hard]. */
+export function procLimit(pid: number, name: string): [string, string] {
+  const line = readFileSync(`/proc/${pid}/limits`, "utf8").split("\n").find((l) => l.startsWith(name));
+  if (!line) throw new Error(`no limit ${name}`);
+  const cols = line.slice(26).trim().split(/\s+/);
+  return [cols[0] as string, cols[1] as string];
+}
+
+/** A user other than root that the tests can drop to. */
+export const NOBODY = { uid: 65534, gid: 65534 };

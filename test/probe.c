@@ -1,0 +1,29 @@
+/*
+ * Test helper started as the daemon. It reports the two things only the process
+ * itself can tell (whether root can be regained, whether a terminal can be
+ * opened), then waits to be judged from the outside through /proc.
+ *   PROBE_CLOSE_FDS=1  close every descriptor first, as many daemons do
+ *   PROBE_EXIT=N       exit with N right after reporting
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(void)
+{
+	int regained = setuid(0) == 0 && geteuid() == 0;
+	int tty = open("/dev/tty", O_RDWR | O_NOCTTY);
+	const char *tty_text = tty >= 0 ? "open" : strerror(errno);
+	printf("probe pid=%d root=%s tty=%s\n", (int)getpid(), regained ? "regained" : "refused", tty_text);
+	fflush(stdout);
+	if (getenv("PROBE_CLOSE_FDS"))
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+	if (getenv("PROBE_EXIT"))
+		return atoi(getenv("PROBE_EXIT"));
+	for (;;)
+		pause();
+}
