@@ -1,0 +1,140 @@
+// Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { BIN, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
+
+const ids = (line: string | undefined) => (line ?? "").split(/\s+/).filter(Boolean).map(Number);
+const sorted = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
+const idG = (user: string) => sorted(Bun.spawnSync(["id", "-G", user]).stdout.toString().trim().split(" ").map(Number));
+
+function expectIds(pid: number, uid: number, gid: number, groups: number[]) {
+  const s = procStatus(pid);
+  expect(ids(s.Uid)).toEqual([uid, uid, uid, uid]);
+  expect(ids(s.Gid)).toEqual([gid, gid, gid, gid]);
+  expect(sorted(ids(s.Groups))).toEqual(sorted(groups));
+}
+
+const sh = (cmd: string[]) => {
+  const r = Bun.spawnSync(cmd, { stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString()}`);
+};
+
+describe.skipIf(!isRoot)("privilege drop (as root)", () => {
+  // A user with two supplementary groups, made for these tests and removed after.
+  const tag = Math.random().toString(36).slice(2, 8);
+  const user = `dzu${tag}`;
+  const extra = [`dza${tag}`, `dzb${tag}`];
+  const gidOf = (g: string) => Number(Bun.spawnSync(["getent", "group", g]).stdout.toString().split(":")[2]);
+  beforeAll(() => {
+    for (const g of extra) sh(["groupadd", g]);
+    sh(["useradd", "--no-create-home", "--home-dir", `/home/${user}`, "-G", extra.join(","), user]);
+  });
+  afterAll(() => {
+    Bun.spawnSync(["userdel", user]);
+    for (const g of extra) Bun.spawnSync(["groupdel", g]);
+  });
+
+  test("--user nobody: every uid and gid, exactly nobody's groups, root cannot be regained", async () => {
+    const dir = tempDir();
+    const { pid, report } = await startProbe(dir, ["--user", "nobody"]);
+    expectIds(pid, NOBODY.uid, NOBODY.gid, idG("nobody"));
+    expect(report.root).toBe("refused");
+    const env = procEnv(pid);
+    expect([env.get("HOME"), env.get("USER"), env.get("LOGNAME")]).toEqual(["/nonexistent", "nobody", "nobody"]);
+  });
+
+  test("the caller's supplementary groups (root's group 0 among them) never reach the daemon", async () => {
+    const dir = tempDir();
+    const r = Bun.spawnSync(["setpriv", "--groups", "0,4,27", "--", BIN, "-p", `${dir}/p.pid`, "-u", "nobody", "--", PROBE]);
+    expect(r.exitCode).toBe(0);
+    const pid = track(readPid(`${dir}/p.pid`));
+    expectIds(pid, NOBODY.uid, NOBODY.gid, idG("nobody"));
+    expect(ids(procStatus(pid).Groups)).not.toContain(0);
+  });
+
+  test("a user's supplementary groups are all set, as initgroups would", async () => {
+    const dir = tempDir();
+    const { pid } = await startProbe(dir, ["--user", user]);
+    const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+    const gid = Number(Bun.spawnSync(["id", "-g", user]).stdout.toString());
+    expectIds(pid, uid, gid, [gid, ...extra.map(gidOf)]);
+    expect(idG(user)).toEqual(sorted([gid, ...extra.map(gidOf)]));
+    expect(procEnv(pid).get("HOME")).toBe(`/home/${user}`);
+  });
+
+  test("USER:GROUP sets that group as the only one", async () => {
+    const dir = tempDir();
+    const { pid } = await startProbe(dir, ["--user", `${user}:${extra[1]}`]);
+    const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+    expectIds(pid, uid, gidOf(extra[1] as string), [gidOf(extra[1] as string)]);
+  });
+
+  test("--group with --user: that primary group plus the groups that list the user, as initgroups(user, group)", async () => {
+    const dir = tempDir();
+    const { pid } = await startProbe(dir, ["--user", user, "--group", "nogroup"]);
+    const uid = Number(Bun.spawnSync(["id", "-u", user]).stdout.toString());
+    expectIds(pid, uid, 65534, [65534, ...extra.map(gidOf)]);
+  });
+
+  test("--group alone drops only the groups", async () => {
+    const dir = tempDir();
+    const { pid } = await startProbe(dir, ["--group", "nogroup"]);
+    expectIds(pid, 0, 65534, [65534]);
+  });
+
+  test("numeric ids: a known uid is the named user; an unknown one needs its group", async () => {
+    const dir = tempDir();
+    const known = await startProbe(dir, ["--user", "65534"]);
+    expectIds(known.pid, NOBODY.uid, NOBODY.gid, idG("nobody"));
+    expect(procEnv(known.pid).get("USER")).toBe("nobody");
+    const dir2 = tempDir();
+    const unknown = await startProbe(dir2, ["--user", "4242:4343"]);
+    expectIds(unknown.pid, 4242, 4343, [4343]);
+    const env = procEnv(unknown.pid);
+    expect([env.get("HOME"), env.get("USER")]).toEqual(["/", "4242"]);
+  });
+
+  test("logs are opened before the drop; a new log belongs to the user, an existing one keeps its owner", async () => {
+    const dir = tempDir();
+    const logs = tempDir();
+    writeFileSync(`${logs}/err`, "");
+    const r = await run(["-p", `${dir}/p.pid`, "-u", "nobody", "-o", `${logs}/out`, "-e", `${logs}/err`, "--", PROBE]);
+    expect(r.code).toBe(0);
+    track(readPid(`${dir}/p.pid`));
+    expect(statSync(`${logs}/out`).uid).toBe(NOBODY.uid);
+    expect(statSync(`${logs}/out`).gid).toBe(NOBODY.gid);
+    expect(statSync(`${logs}/err`).uid).toBe(0);
+    const pidfile = statSync(`${dir}/p.pid`);
+    expect(pidfile.uid).toBe(0);
+    expect(pidfile.mode & 0o777).toBe(0o644);
+  });
+
+  test("--chroot: root and cwd inside it, then the drop", async () => {
+    const jail = tempDir();
+    mkdirSync(`${jail}/bin`);
+    mkdirSync(`${jail}/work`);
+    copyFileSync(PROBE, `${jail}/bin/probe`);
+    sh(["chmod", "755", `${jail}/bin/probe`]);
+    const dir = tempDir();
+    const r = await run(["-p", `${dir}/p.pid`, "--chroot", jail, "-C", "/work", "-u", "nobody", "--", "/bin/probe"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const pid = track(readPid(`${dir}/p.pid`));
+    expect(readlinkSync(`/proc/${pid}/root`)).toBe(jail);
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(`${jail}/work`);
+    expectIds(pid, NOBODY.uid, NOBODY.gid, idG("nobody"));
+  });
+
+  test("--chroot finds a bare program name in PATH inside the chroot", async () => {
+    const jail = tempDir();
+    mkdirSync(`${jail}/bin`);
+    copyFileSync(PROBE, `${jail}/bin/probe`);
+    sh(["chmod", "755", `${jail}/bin/probe`]);
+    const dir = tempDir();
+    const r = await run(["-p", `${dir}/p.pid`, "--chroot", jail, "-E", "PATH=/bin", "--", "probe"]);
+    expect(r.code).toBe(0);
+    const pid = track(readPid(`${dir}/p.pid`));
+    expect(readlinkSync(`/proc/${pid}/root`)).toBe(jail);
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(jail);
+  });
+});
