@@ -1,0 +1,143 @@
+// Bad input: each case gets one clear line naming what failed, a documented exit
+// code, and leaves nothing behind (no pidfile, no log it created, no process).
+import { describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { BIN, isRoot, PROBE, procArgv, readPid, run, tempDir, track } from "./helpers";
+
+interface Case {
+  name: string;
+  /** Options before the program; `dir` is a fresh directory, `$P` the probe. */
+  args: (dir: string) => string[];
+  code: number;
+  message: (dir: string) => string | RegExp;
+  setup?: (dir: string) => void;
+  /** Run the launcher as nobody instead of root. */
+  asNobody?: boolean;
+  rootOnly?: boolean;
+}
+
+const P = PROBE;
+const plain = (dir: string) => ["-p", `${dir}/p.pid`, "-l", `${dir}/log`];
+const script = (dir: string, name: string, body: string, mode = 0o755) => writeFileSync(`${dir}/${name}`, body, { mode });
+const jail = (dir: string) => {
+  mkdirSync(`${dir}/jail/bin`, { recursive: true });
+  chmodSync(`${dir}/jail`, 0o755);
+};
+
+const cases: Case[] = [
+  { name: "unknown long option", args: (d) => [...plain(d), "--bogus", "--", P], code: 64, message: () => "unknown option --bogus" },
+  { name: "unknown short option", args: (d) => [...plain(d), "-Z", "--", P], code: 64, message: () => "unknown option -Z" },
+  { name: "option without its value", args: () => ["--pidfile"], code: 64, message: () => "option --pidfile needs a value" },
+  { name: "value given to a flag", args: (d) => [...plain(d), "--core=yes", "--", P], code: 64, message: () => "option --core takes no value" },
+  { name: "empty pidfile name", args: () => ["--pidfile=", "--", P], code: 64, message: () => "--pidfile needs a non-empty value" },
+  { name: "umask not octal", args: (d) => [...plain(d), "--umask", "08", "--", P], code: 64, message: () => '--umask "08" is not an octal mode from 000 to 777' },
+  { name: "umask too large", args: (d) => [...plain(d), "--umask", "1777", "--", P], code: 64, message: () => '--umask "1777" is not an octal mode from 000 to 777' },
+  { name: "--env without =", args: (d) => [...plain(d), "-E", "NOVALUE", "--", P], code: 64, message: () => '--env "NOVALUE" is not NAME=VALUE' },
+  { name: "--env with empty name", args: (d) => [...plain(d), "-E", "=x", "--", P], code: 64, message: () => '--env "=x" is not NAME=VALUE' },
+  { name: "--keep-fd not a number", args: (d) => [...plain(d), "--keep-fd", "x", "--", P], code: 64, message: () => '--keep-fd "x" is not a file descriptor number' },
+  { name: "--keep-fd of stdio", args: (d) => [...plain(d), "--keep-fd", "2", "--", P], code: 64, message: () => "--keep-fd 2: stdin, stdout and stderr are always set up by daemonize" },
+  { name: "--keep-fd not open", args: (d) => [...plain(d), "--keep-fd", "200", "--", P], code: 64, message: () => "--keep-fd 200: no such open file descriptor" },
+  { name: "no program", args: (d) => plain(d), code: 64, message: () => "no program given: daemonize [options] -- program [args...]" },
+  { name: "empty program", args: (d) => [...plain(d), "--", ""], code: 64, message: () => "the program name is empty" },
+  { name: "option after the program", args: (d) => [...plain(d), P, "-x"], code: 64, message: () => "option -x follows the program; put -- before the program to pass it options" },
+  { name: "argument before --", args: (d) => [...plain(d), "stray", "--", P], code: 64, message: () => 'unexpected argument "stray" before --' },
+  { name: "--verbose with --quiet", args: (d) => [...plain(d), "-v", "-q", "--", P], code: 64, message: () => "--verbose and --quiet contradict each other" },
+  { name: "USER: with no group", args: (d) => [...plain(d), "-u", "nobody:", "--", P], code: 64, message: () => '--user "nobody:" is not USER or USER:GROUP' },
+  { name: "group given twice", args: (d) => [...plain(d), "-u", "nobody:nogroup", "-g", "nogroup", "--", P], code: 64, message: () => "give the group once: either --user USER:GROUP or --group GROUP", rootOnly: true },
+  { name: "env file line without =", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, "OK=1\nbroken line\n"), code: 64, message: (d) => `env file ${d}/env line 2: "broken line" is not NAME=VALUE` },
+  { name: "variable over the kernel's limit", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, `BIG=${"x".repeat(200_000)}\n`), code: 64, message: () => "environment variable BIG is longer than the kernel's limit of 131072 bytes" },
+  { name: "missing env file", args: (d) => [...plain(d), "--env-file", `${d}/nope`, "--", P], code: 66, message: (d) => `env file ${d}/nope: No such file or directory` },
+  { name: "missing chdir directory", args: (d) => [...plain(d), "-C", `${d}/nope`, "--", P], code: 66, message: (d) => `chdir ${d}/nope: No such file or directory` },
+  { name: "chdir to a file", args: (d) => [...plain(d), "-C", "/etc/hostname", "--", P], code: 66, message: () => "chdir /etc/hostname: Not a directory" },
+  { name: "missing chroot directory", args: (d) => [...plain(d), "--chroot", `${d}/nope`, "--", P], code: 66, message: (d) => `chroot ${d}/nope: No such file or directory`, rootOnly: true },
+  { name: "chdir missing inside the chroot", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "-C", "/nope", "--", "/bin/probe"], setup: jail, code: 66, message: (d) => `chdir ${d}/jail/nope: No such file or directory`, rootOnly: true },
+  { name: "unknown user", args: (d) => [...plain(d), "-u", "no-such-user-dz", "--", P], code: 67, message: () => 'unknown user "no-such-user-dz"', rootOnly: true },
+  { name: "unknown group", args: (d) => [...plain(d), "-g", "no-such-group-dz", "--", P], code: 67, message: () => 'unknown group "no-such-group-dz"', rootOnly: true },
+  { name: "unknown uid without a group", args: (d) => [...plain(d), "-u", "4242", "--", P], code: 67, message: () => "uid 4242 has no passwd entry, so its group is unknown: give one with --user 4242:GROUP", rootOnly: true },
+  { name: "pidfile in a missing directory", args: (d) => ["-p", `${d}/nope/p.pid`, "--", P], code: 73, message: (d) => `cannot create pidfile ${d}/nope/p.pid: No such file or directory` },
+  { name: "pidfile is a symlink", args: (d) => plain(d).concat("--", P), setup: (d) => symlinkSync("/etc/hostname", `${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is a symbolic link; refusing to follow it` },
+  { name: "pidfile is a dangling symlink", args: (d) => plain(d).concat("--", P), setup: (d) => symlinkSync(`${d}/elsewhere`, `${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is a symbolic link; refusing to follow it` },
+  { name: "pidfile holds no pid", args: (d) => plain(d).concat("--", P), setup: (d) => writeFileSync(`${d}/p.pid`, "hello\n"), code: 73, message: (d) => `pidfile ${d}/p.pid does not hold a pid ("hello\\n"); remove it if it is stale` },
+  { name: "pidfile is a directory", args: (d) => plain(d).concat("--", P), setup: (d) => mkdirSync(`${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is not a regular file` },
+  { name: "log in a missing directory", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/nope/log`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/log: No such file or directory` },
+  { name: "log is a symlink", args: (d) => ["-p", `${d}/p.pid`, "-e", `${d}/log`, "--", P], setup: (d) => symlinkSync("/etc/hostname", `${d}/log`), code: 73, message: (d) => `log file ${d}/log is a symbolic link; refusing to follow it` },
+  { name: "log is a directory", args: (d) => ["-p", `${d}/p.pid`, "-l", `${d}/sub`, "--", P], setup: (d) => mkdirSync(`${d}/sub`), code: 73, message: (d) => `cannot open log file ${d}/sub: Is a directory` },
+  { name: "second log fails, first is removed", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/log`, "-e", `${d}/nope/err`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/err: No such file or directory` },
+  { name: "--user as non-root", args: (d) => [...plain(d), "-u", "nobody", "--", P], asNobody: true, code: 77, message: () => "--user needs root (running as uid 65534)" },
+  { name: "--group as non-root", args: (d) => [...plain(d), "-g", "nogroup", "--", P], asNobody: true, code: 77, message: () => "--group needs root (running as uid 65534)" },
+  { name: "--chroot as non-root", args: (d) => [...plain(d), "--chroot", "/", "--", P], asNobody: true, code: 77, message: () => "--chroot needs root (running as uid 65534)" },
+  { name: "world-writable program", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => { copyFileSync(P, `${d}/prog`); chmodSync(`${d}/prog`, 0o777); }, code: 77, message: (d) => `refusing to run ${d}/prog as root: ${d}/prog is writable by group or others (--unsafe allows it)`, rootOnly: true },
+  { name: "program in a world-writable directory", args: (d) => [...plain(d), "--", `${d}/open/prog`], setup: (d) => { mkdirSync(`${d}/open`); chmodSync(`${d}/open`, 0o777); copyFileSync(P, `${d}/open/prog`); chmodSync(`${d}/open/prog`, 0o755); }, code: 77, message: (d) => `refusing to run ${d}/open/prog as root: ${d}/open is writable by group or others (--unsafe allows it)`, rootOnly: true },
+  { name: "program owned by another user", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => { copyFileSync(P, `${d}/prog`); chmodSync(`${d}/prog`, 0o755); Bun.spawnSync(["chown", "65534", `${d}/prog`]); }, code: 77, message: (d) => `refusing to run ${d}/prog as root: ${d}/prog is owned by uid 65534 (--unsafe allows it)`, rootOnly: true },
+  { name: "program not executable", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "#!/bin/sh\n", 0o644), code: 126, message: (d) => `program ${d}/prog is not executable` },
+  { name: "program is a directory", args: (d) => [...plain(d), "--", d], code: 126, message: (d) => `program ${d} is a directory` },
+  { name: "only a non-executable in PATH", args: (d) => [...plain(d), "-E", `PATH=${d}`, "--", "prog"], setup: (d) => script(d, "prog", "#!/bin/sh\n", 0o644), code: 126, message: (d) => `program prog found as ${d}/prog, which is not an executable file` },
+  { name: "bad interpreter", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "#!/no/such/shell -x\necho hi\n"), code: 126, message: (d) => `exec ${d}/prog: bad interpreter /no/such/shell: No such file or directory` },
+  { name: "not a valid executable", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "\x7fELF garbage\n"), code: 126, message: (d) => `exec ${d}/prog: Exec format error` },
+  { name: "no #! line is not run through /bin/sh", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "echo hi\n"), code: 126, message: (d) => `exec ${d}/prog: Exec format error` },
+  { name: "program unreadable for the dropped user", args: (d) => [...plain(d), "-u", "nobody", "--", `${d}/private/prog`], setup: (d) => { mkdirSync(`${d}/private`, { mode: 0o700 }); copyFileSync(P, `${d}/private/prog`); chmodSync(`${d}/private/prog`, 0o755); }, code: 126, message: (d) => `exec ${d}/private/prog: Permission denied`, rootOnly: true },
+  { name: "dynamic program in a chroot without its loader", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "--", "/bin/true"], setup: (d) => { jail(d); copyFileSync("/bin/true", `${d}/jail/bin/true`); chmodSync(`${d}/jail/bin/true`, 0o755); }, code: 126, message: () => "exec /bin/true: No such file or directory (its ELF interpreter is missing)", rootOnly: true },
+  { name: "program not found", args: (d) => [...plain(d), "--", `${d}/nope`], code: 127, message: (d) => `program ${d}/nope not found` },
+  { name: "program not in PATH", args: (d) => [...plain(d), "-E", `PATH=${d}:relative`, "--", "no-such-program-dz"], code: 127, message: (d) => `program no-such-program-dz not found in PATH (${d}:relative)` },
+  { name: "program missing inside the chroot", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "--", "/bin/probe"], setup: jail, code: 127, message: (d) => `program /bin/probe not found in ${d}/jail`, rootOnly: true },
+];
+
+/** Processes whose argv carries this case's marker, launcher forks included. */
+function marked(marker: string): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return procArgv(Number(e)).includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe("bad input", () => {
+  test("covers at least 30 kinds", () => expect(cases.length).toBeGreaterThanOrEqual(30));
+
+  for (const c of cases) {
+    test.skipIf((c.rootOnly || c.asNobody) && !isRoot)(`${c.name}: exit ${c.code}`, async () => {
+      const dir = tempDir();
+      c.setup?.(dir);
+      const before = new Set(readdirSync(dir));
+      const marker = `marker-${Math.random()}`;
+      const args = c.args(dir);
+      const full = args.includes("--") && args.at(-1) !== "--" ? [...args, marker] : args;
+      const r = c.asNobody
+        ? await (async () => {
+            const p = Bun.spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", BIN, ...full], { stderr: "pipe", stdout: "pipe" });
+            return { code: await p.exited, stderr: await new Response(p.stderr).text() };
+          })()
+        : await run(full);
+      const expected = c.message(dir);
+      expect(r.stderr).toEqual(typeof expected === "string" ? `daemonize: error: ${expected}\n` : expect.stringMatching(expected));
+      expect(r.code).toBe(c.code);
+      expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
+      expect(marked(marker)).toEqual([]);
+    });
+  }
+});
+
+describe("checks that can be lifted", () => {
+  test.skipIf(!isRoot)("--unsafe runs a program others could write", async () => {
+    const dir = tempDir();
+    copyFileSync(PROBE, `${dir}/prog`);
+    chmodSync(`${dir}/prog`, 0o777);
+    const r = await run(["-p", `${dir}/p.pid`, "--unsafe", "--", `${dir}/prog`]);
+    expect(r.code).toBe(0);
+    expect(readlinkSync(`/proc/${track(readPid(`${dir}/p.pid`))}/exe`)).toBe(`${dir}/prog`);
+  });
+
+  test("a pidfile left by a dead daemon is replaced", async () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/p.pid`, "4194303\n");
+    const r = await run(["-p", `${dir}/p.pid`, "--", PROBE]);
+    expect(r.code).toBe(0);
+    expect(track(readPid(`${dir}/p.pid`))).not.toBe(4194303);
+    expect(existsSync(`${dir}/p.pid`)).toBe(true);
+  });
+});
