@@ -1,0 +1,52 @@
+// The native library is loaded from memory: nothing is extracted to /tmp, where
+// another user could plant a file or a noexec mount would stop it.
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { BIN, isRoot, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
+
+const bunFiles = () => readdirSync("/tmp").filter((f) => f.startsWith(".bun-"));
+
+describe("native library", () => {
+  test("is mapped from a memfd, never from a file under /tmp", async () => {
+    const dir = tempDir();
+    // A stale pidfile that another process holds locked keeps the launcher waiting
+    // for two seconds: long enough to read its memory map.
+    writeFileSync(`${dir}/p.pid`, "4194303\n");
+    const holder = Bun.spawn(
+      ["python3", "-c", "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(1000)", `${dir}/p.pid`],
+      { stdout: "pipe", stderr: "ignore" },
+    );
+    track(holder.pid);
+    const reader = holder.stdout.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("locked\n");
+    const before = bunFiles();
+    const launcher = Bun.spawn([BIN, "-p", `${dir}/p.pid`, "--", PROBE], { stderr: "pipe", env: { TMPDIR: dir } });
+    track(launcher.pid);
+    const maps = await waitFor(() => {
+      const m = readFileSync(`/proc/${launcher.pid}/maps`, "utf8");
+      return m.includes("memfd:daemonize") && m;
+    }, "the library to be mapped");
+    expect(maps).not.toMatch(/\/tmp\/\.bun-|\.so.*daemonize|libdaemonize/);
+    expect(await launcher.exited).toBe(1);
+    expect(await new Response(launcher.stderr).text()).toBe(`daemonize: error: pidfile ${dir}/p.pid is locked by another process\n`);
+    expect(bunFiles()).toEqual(before);
+    expect(readdirSync(dir)).toEqual(["p.pid"]);
+  });
+
+  test.skipIf(!isRoot)("works with a noexec TMPDIR", async () => {
+    const dir = tempDir();
+    const tmp = `${dir}/noexec`;
+    Bun.spawnSync(["mkdir", tmp]);
+    const mount = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "noexec,size=1m", "tmpfs", tmp], { stderr: "pipe" });
+    expect(mount.stderr.toString()).toBe("");
+    try {
+      const r = await run(["-p", `${dir}/p.pid`, "--", PROBE], { env: { PATH: "/usr/bin:/bin", TMPDIR: tmp } });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      track(readPid(`${dir}/p.pid`));
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      Bun.spawnSync(["umount", tmp]);
+    }
+  });
+});
