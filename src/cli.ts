@@ -1,6 +1,6 @@
 // The command line: declares the commands and turns argv into typed options.
 // The work itself is done by plain library functions (src/start.ts).
-import { type ArgsDef, defineCommand, parseArgs, renderUsage } from "citty";
+import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
@@ -31,19 +31,18 @@ const startArgs = {
   version: { type: "boolean", alias: "V", description: "Show the version" },
 } as const satisfies ArgsDef;
 
-/** Options that may be given more than once; citty keeps only the last of a repeated flag. */
+/** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
 const REPEATABLE = new Set(["env", "keep-fd"]);
 
-export const start = defineCommand({
+export const start = {
   meta: { name: "daemonize", version: pkg.version, description: "Run a program as a well-behaved Unix daemon" },
   args: startArgs,
-});
+} satisfies CommandDef<typeof startArgs>;
 
-export const commands = { start } as const;
-
+/** What the command line says, by option name as declared. */
 export interface Scanned {
-  /** Options in canonical `--name=value` form, for citty. */
-  options: string[];
+  flags: Set<string>;
+  values: Map<string, string>;
   repeated: Map<string, string[]>;
   program: string[];
 }
@@ -51,8 +50,10 @@ export interface Scanned {
 const usage = (message: string) => fail("usage", message);
 
 /**
- * Splits argv at the first `--` and checks every option before it: citty accepts
- * unknown options silently and would scan the program's own arguments for --help.
+ * Reads argv against citty's declarations. It does the parsing itself: citty's
+ * parser accepts unknown options silently, keeps one value of a repeated flag,
+ * cannot tell the program's own arguments from ours, and loads node:util, which
+ * alone costs a quarter of a launch.
  */
 export function scan(argv: string[], args: ArgsDef): Scanned {
   const byName = new Map<string, [string, ArgsDef[string]]>();
@@ -63,11 +64,10 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
   }
   const dd = argv.indexOf("--");
   const head = dd < 0 ? argv : argv.slice(0, dd);
-  const out: Scanned = { options: [], repeated: new Map(), program: [] };
-  const take = (name: string, value: string | undefined) => {
-    if (REPEATABLE.has(name)) {
-      out.repeated.set(name, [...(out.repeated.get(name) ?? []), value ?? ""]);
-    } else out.options.push(value === undefined ? `--${name}` : `--${name}=${value}`);
+  const out: Scanned = { flags: new Set(), values: new Map(), repeated: new Map(), program: [] };
+  const take = (name: string, value: string) => {
+    if (REPEATABLE.has(name)) out.repeated.set(name, [...(out.repeated.get(name) ?? []), value]);
+    else out.values.set(name, value);
   };
   for (let i = 0; i < head.length; i++) {
     const token = head[i] as string;
@@ -85,9 +85,9 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
       const [name, def] = found;
       if (def.type === "boolean") {
         if (eq >= 0) usage(`option ${flag} takes no value`);
-        take(name, undefined);
+        out.flags.add(name);
       } else if (eq >= 0) take(name, token.slice(eq + 1));
-      else if (i + 1 < head.length) take(name, head[++i]);
+      else if (i + 1 < head.length) take(name, head[++i] as string);
       else usage(`option ${flag} needs a value`);
       continue;
     }
@@ -98,11 +98,11 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
       if (!found) return usage(`unknown option ${flag}`);
       const [name, def] = found;
       if (def.type === "boolean") {
-        take(name, undefined);
+        out.flags.add(name);
         continue;
       }
       if (j + 1 < token.length) take(name, token.slice(j + 1));
-      else if (i + 1 < head.length) take(name, head[++i]);
+      else if (i + 1 < head.length) take(name, head[++i] as string);
       else usage(`option ${flag} needs a value`);
       break;
     }
@@ -127,48 +127,48 @@ function parseFd(text: string): number {
   return fd;
 }
 
-function nonEmpty(name: string, value: string | undefined): string | undefined {
-  if (value === "") usage(`--${name} needs a non-empty value`);
-  return value;
-}
-
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
 export function startOptions(argv: string[], cwd: string): StartOptions | "help" | "version" {
-  const scanned = scan(argv, startArgs);
-  const a = parseArgs<typeof startArgs>(scanned.options, startArgs);
-  if (a.help) return "help";
-  if (a.version) return "version";
-  if (scanned.program.length === 0) usage("no program given: daemonize [options] -- program [args...]");
-  if (scanned.program[0] === "") usage("the program name is empty");
-  if (a.verbose && a.quiet) usage("--verbose and --quiet contradict each other");
-  const log = nonEmpty("log", a.log);
+  const { flags, values, repeated, program } = scan(argv, startArgs);
+  if (flags.has("help")) return "help";
+  if (flags.has("version")) return "version";
+  if (program.length === 0) usage("no program given: daemonize [options] -- program [args...]");
+  if (program[0] === "") usage("the program name is empty");
+  if (flags.has("verbose") && flags.has("quiet")) usage("--verbose and --quiet contradict each other");
+  const value = (name: keyof typeof startArgs) => {
+    const v = values.get(name);
+    if (v === "") usage(`--${name} needs a non-empty value`);
+    return v;
+  };
+  const log = value("log");
   return {
-    argv: scanned.program,
+    argv: program,
     cwd,
-    pidfile: nonEmpty("pidfile", a.pidfile),
-    user: nonEmpty("user", a.user),
-    group: nonEmpty("group", a.group),
-    chroot: nonEmpty("chroot", a.chroot),
-    chdir: nonEmpty("chdir", a.chdir) ?? "/",
-    umask: parseUmask(a.umask ?? "022"),
-    stdout: nonEmpty("stdout", a.stdout) ?? log,
-    stderr: nonEmpty("stderr", a.stderr) ?? log,
-    truncate: Boolean(a.truncate),
-    env: (scanned.repeated.get("env") ?? []).map((e) => parseEnvAssignment(e, "--env")),
-    envFile: nonEmpty("env-file", a["env-file"]),
-    clearEnv: Boolean(a["clear-env"]),
-    foreground: Boolean(a.foreground),
-    core: Boolean(a.core),
-    keepFds: [...new Set((scanned.repeated.get("keep-fd") ?? []).map(parseFd))].sort((x, y) => x - y),
-    oknodo: Boolean(a.oknodo),
-    unsafe: Boolean(a.unsafe),
-    verbose: Boolean(a.verbose),
-    quiet: Boolean(a.quiet),
+    pidfile: value("pidfile"),
+    user: value("user"),
+    group: value("group"),
+    chroot: value("chroot"),
+    chdir: value("chdir") ?? startArgs.chdir.default,
+    umask: parseUmask(values.get("umask") ?? startArgs.umask.default),
+    stdout: value("stdout") ?? log,
+    stderr: value("stderr") ?? log,
+    truncate: flags.has("truncate"),
+    env: (repeated.get("env") ?? []).map((e) => parseEnvAssignment(e, "--env")),
+    envFile: value("env-file"),
+    clearEnv: flags.has("clear-env"),
+    foreground: flags.has("foreground"),
+    core: flags.has("core"),
+    keepFds: [...new Set((repeated.get("keep-fd") ?? []).map(parseFd))].sort((x, y) => x - y),
+    oknodo: flags.has("oknodo"),
+    unsafe: flags.has("unsafe"),
+    verbose: flags.has("verbose"),
+    quiet: flags.has("quiet"),
   };
 }
 
 /** citty's usage text, with the program part of the synopsis, and plain when not on a terminal. */
 export async function usageText(tty: boolean): Promise<string> {
+  const { renderUsage } = await import("citty");
   const text = (await renderUsage(start)).replace("[OPTIONS] ", "[start] [OPTIONS] [--] PROGRAM [ARGS...]");
   return `${tty ? text : text.replace(/\x1b\[[0-9;]*m/g, "")}\n`;
 }

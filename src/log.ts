@@ -1,10 +1,11 @@
 // Human-facing messages, one line each on stderr in the classic `prog: message`
 // form that scripts can grep. consola costs milliseconds to load, so it is loaded
-// only when there is something to say: a successful start prints nothing.
+// only when there is something to say, and only its core: the full entry pulls in
+// node:tty and node:util at start-up even when imported lazily.
 export type Level = "error" | "warn" | "info";
 
 export async function say(level: Level, message: string): Promise<void> {
-  const { createConsola } = await import("consola");
+  const { createConsola } = await import("consola/core");
   const line = (type: string, text: string) =>
     `daemonize: ${type === "info" || type === "log" ? "" : `${type}: `}${text}\n`;
   createConsola({

@@ -1,8 +1,8 @@
 // The pidfile: published atomically, never followed through a symlink, and judged
 // stale unless the process it names is the one that was started for it.
 //
-// Identity: when daemonize writes a pidfile it records the daemon's boot id and
-// kernel start time in the attribute user.daemonize.start. A pid is "running"
+// Identity: when daemonize writes a pidfile it records the boot id, the pid and
+// the kernel start time of the daemon in the attribute user.daemonize.start. A pid is "running"
 // only if that process still has that start time; a pid reused by another
 // process, even one started later by the same name, never matches. A pidfile
 // without the attribute (written by another tool, or on a file system without
@@ -46,10 +46,8 @@ function startTicks(pid: number): number | undefined {
 
 const bootId = () => readFile("/proc/sys/kernel/random/boot_id").trim();
 
-function identity(pid: number): string | undefined {
-  const ticks = startTicks(pid);
-  return ticks === undefined ? undefined : `${bootId()} ${ticks}`;
-}
+/** What the attribute records: two processes never share all three. */
+const identity = (pid: number, ticks: number) => `${bootId()} ${pid} ${ticks}`;
 
 function startedBy(ticks: number, st: Stat): boolean {
   const uptimeMs = Number.parseFloat(readFile("/proc/uptime")) * 1000;
@@ -74,7 +72,7 @@ function inspect(fd: number, path: string): number | undefined {
   const ticks = startTicks(pid);
   if (ticks === undefined) return undefined;
   const recorded = fgetxattr(fd, XATTR);
-  const alive = recorded === undefined ? startedBy(ticks, st) : recorded === `${bootId()} ${ticks}`;
+  const alive = recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks);
   return alive ? pid : undefined;
 }
 
@@ -152,8 +150,8 @@ export function publish(path: string, pid: number): void {
     try {
       fchmod(fd, 0o644);
       writeAll(fd, Buffer.from(`${pid}\n`));
-      const id = identity(pid);
-      if (id) fsetxattr(fd, XATTR, id);
+      const ticks = startTicks(pid);
+      if (ticks !== undefined) fsetxattr(fd, XATTR, identity(pid, ticks));
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
         fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);

@@ -1,10 +1,10 @@
 // What a started daemon looks like from the outside: detached, clean fds and
 // signals, the asked-for cwd/umask/limits, argv and environment exactly as given.
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
-import {
-  BIN, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor,
-} from "./helpers";
+import { BIN, cleanup, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+
+afterEach(cleanup);
 
 describe("detaching", () => {
   test("double fork: own session, not its leader, no terminal, not the caller's child", async () => {

@@ -1,8 +1,10 @@
 // Bad input: each case gets one clear line naming what failed, a documented exit
 // code, and leaves nothing behind (no pidfile, no log it created, no process).
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
-import { BIN, isRoot, PROBE, procArgv, readPid, run, tempDir, track } from "./helpers";
+import { BIN, cleanup, isRoot, PROBE, procArgv, readPid, run, tempDir, track } from "./helpers";
+
+afterEach(cleanup);
 
 interface Case {
   name: string;
@@ -100,7 +102,7 @@ describe("bad input", () => {
   test("covers at least 30 kinds", () => expect(cases.length).toBeGreaterThanOrEqual(30));
 
   for (const c of cases) {
-    test.skipIf((c.rootOnly || c.asNobody) && !isRoot)(`${c.name}: exit ${c.code}`, async () => {
+    test.skipIf(Boolean(c.rootOnly || c.asNobody) && !isRoot)(`${c.name}: exit ${c.code}`, async () => {
       const dir = tempDir();
       c.setup?.(dir);
       const before = new Set(readdirSync(dir));

@@ -1,13 +1,24 @@
-// Shared by the end-to-end tests: run the built binary as a user would, and judge
-// the daemon it started from the outside, through /proc.
-import { afterEach } from "bun:test";
+// Shared by the end-to-end tests: run the built binary as a user would, judge the
+// daemon it started from the outside, through /proc, and end every process a test
+// started (each file registers `afterEach(cleanup)`).
+import { setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 
 export const BIN = `${new URL("..", import.meta.url).pathname}dist/daemonize`;
-export const PROBE = process.env.DZ_PROBE as string;
 export const isRoot = process.getuid?.() === 0;
 
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
+
+// End-to-end tests start real processes; the race and reuse tests take seconds.
+setDefaultTimeout(30_000);
+
+/** The program every end-to-end test starts as its daemon; static, so it also runs in a bare chroot. */
+export const PROBE = (() => {
+  const probe = `${new URL("..", import.meta.url).pathname}build/probe`;
+  const cc = Bun.spawnSync(["cc", "-O2", "-static", "-o", probe, `${import.meta.dir}/probe.c`], { stderr: "pipe" });
+  if (cc.exitCode !== 0) throw new Error(`cannot build the test probe: ${cc.stderr.toString()}`);
+  return probe;
+})();
 
 export interface Run {
   code: number;
@@ -28,16 +39,16 @@ export async function run(args: string[], opts: { cwd?: string; env?: Record<str
 }
 
 /** Polls until fn returns something other than undefined/false, or fails at the deadline. */
-export async function waitFor<T>(fn: () => T | undefined | false, what: string, ms = 5000): Promise<T> {
+export async function waitFor<T>(fn: () => T | undefined | null | false, what: string, ms = 5000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
-    let v: T | undefined | false;
+    let v: T | undefined | null | false;
     try {
       v = fn();
     } catch {
       v = undefined;
     }
-    if (v !== undefined && v !== false) return v;
+    if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(5);
   }
@@ -66,11 +77,11 @@ export async function kill(pid: number): Promise<void> {
   started.delete(pid);
 }
 
-afterEach(async () => {
+export async function cleanup(): Promise<void> {
   for (const pid of [...started]) await kill(pid);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   dirs.clear();
-});
+}
 
 /** A fresh directory (0755, so a dropped user can reach files in it), removed after the test. */
 export function tempDir(): string {

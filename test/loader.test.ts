@@ -1,8 +1,10 @@
 // The native library is loaded from memory: nothing is extracted to /tmp, where
 // another user could plant a file or a noexec mount would stop it.
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { BIN, isRoot, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { BIN, cleanup, isRoot, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
+
+afterEach(cleanup);
 
 const bunFiles = () => readdirSync("/tmp").filter((f) => f.startsWith(".bun-"));
 

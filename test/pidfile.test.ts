@@ -1,8 +1,10 @@
 // The pidfile: names the daemon itself, refuses a second start while it lives,
 // is stale once it dies or its pid is reused, and is published atomically.
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { alive, BIN, isRoot, kill, PROBE, procArgv, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, isRoot, kill, PROBE, procArgv, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+
+afterEach(cleanup);
 
 /** Pids of live processes whose executable is `exe` and whose argv includes `marker`. */
 function processes(exe: string, marker: string): number[] {

@@ -1,7 +1,9 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
-import { BIN, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
+import { BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
+
+afterEach(cleanup);
 
 const ids = (line: string | undefined) => (line ?? "").split(/\s+/).filter(Boolean).map(Number);
 const sorted = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
