@@ -1,0 +1,64 @@
+// npm run bench: launch time of daemonize beside the floor for any Bun tool (a
+// compiled hello world built with the same flags) and the peers that are
+// installed (apt-get install hyperfine daemon daemonize). Prints a markdown table.
+import { $ } from "bun";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+
+const root = new URL("..", import.meta.url).pathname;
+const bin = `${root}dist/daemonize`;
+const tmp = mkdtempSync("/tmp/daemonize-bench-");
+const pidfile = `${tmp}/bench.pid`;
+const runs = Number(process.env.BENCH_RUNS ?? 200);
+
+if (!Bun.which("hyperfine")) {
+  console.error("bench: hyperfine is missing (apt-get install hyperfine)");
+  process.exit(1);
+}
+
+// The floor: the same build flags as scripts/build.ts, around a one-line program.
+writeFileSync(`${tmp}/hello.ts`, 'console.log("hello world");\n');
+await $`${process.execPath} build --compile --splitting --minify --bytecode --format=esm ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
+
+interface Row {
+  name: string;
+  command: string;
+}
+const rows: Row[] = [
+  { name: "Bun hello world (floor)", command: `${tmp}/hello` },
+  { name: "daemonize (this)", command: `${bin} --pidfile ${pidfile} -- /bin/sleep 1000` },
+];
+const peers: [string, string, string][] = [
+  ["daemonize", "bmc daemonize", `daemonize -p ${pidfile} /bin/sleep 1000`],
+  ["daemon", "libslack daemon", `daemon --pidfile=${pidfile} -- /bin/sleep 1000`],
+  ["start-stop-daemon", "start-stop-daemon", `start-stop-daemon --start --background --make-pidfile --pidfile ${pidfile} --exec /bin/sleep -- 1000`],
+];
+const skipped: string[] = [];
+for (const [cmd, name, command] of peers) {
+  // bmc daemonize shares our name: only a binary other than ours counts.
+  const path = Bun.which(cmd);
+  if (path && path !== bin) rows.push({ name, command });
+  else skipped.push(name);
+}
+
+// Each run leaves a daemon behind: end it (by its pidfile) before the next run.
+// Some launchers return before their pidfile is written, so wait for it a little.
+const stop = `sh -c 'for i in $(seq 100); do [ -s ${pidfile} ] && break; sleep 0.01; done; kill $(cat ${pidfile} 2>/dev/null) 2>/dev/null; rm -f ${pidfile}'`;
+const json = `${tmp}/results.json`;
+try {
+  await $`hyperfine -N --warmup 20 --runs ${runs} --prepare ${stop} --export-json ${json} ${rows.map((r) => r.command)}`.quiet();
+  await $`sh -c ${stop}`.nothrow();
+  const results = JSON.parse(readFileSync(json, "utf8")).results as { median: number; mean: number; stddev: number; min: number; max: number }[];
+  const floor = (results[0] as { median: number }).median;
+  const ms = (s: number) => (s * 1000).toFixed(2);
+  console.log(`Launch until the launcher returns (hyperfine, ${runs} runs each, 20 warm-up; ms)\n`);
+  console.log("| command | median | mean ± σ | min … max | × floor |");
+  console.log("|---|---:|---:|---:|---:|");
+  results.forEach((r, i) =>
+    console.log(`| ${rows[i]?.name} | ${ms(r.median)} | ${ms(r.mean)} ± ${ms(r.stddev)} | ${ms(r.min)} … ${ms(r.max)} | ${(r.median / floor).toFixed(2)} |`),
+  );
+  if (skipped.length) console.log(`\nNot installed, skipped: ${skipped.join(", ")}.`);
+  const mib = (p: string) => (statSync(p).size / 2 ** 20).toFixed(2);
+  console.log(`\nBinary size: daemonize ${mib(bin)} MiB, hello world ${mib(`${tmp}/hello`)} MiB.`);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
