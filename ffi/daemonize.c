@@ -1,10 +1,14 @@
 /*
  * The native half of daemonize.
  *
- * After fork() in a Bun process no JavaScript may run again, so everything from
- * fork to exec lives here and uses only async-signal-safe calls. The parent-side
- * helpers below return -errno instead of touching errno, because errno cannot be
- * read reliably from JavaScript between two FFI calls.
+ * No JavaScript may run in a child of a Bun process, so everything from the
+ * first clone to exec lives here. The children are made like posix_spawn makes
+ * its child: clone(CLONE_VM), which copies no page tables (a Bun process maps
+ * about 100 MB, and two fork() copies plus their teardown were most of a
+ * launch). A CLONE_VM child shares the launcher's memory, including the errno
+ * and locks of the launcher's thread, so the child path makes raw system calls
+ * only: no libc function, no errno. The parent-side helpers further down return
+ * -errno for the same reason: errno cannot be read reliably from JavaScript.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,12 +16,14 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,18 +32,51 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* Steps, in the order the child takes them; src/native.ts mirrors this list. */
+/* A system call that returns -errno and touches no memory but its arguments. */
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+	return x0;
+#else
+#error "daemonize's child path supports x86_64 and aarch64"
+#endif
+}
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* Steps, in the order the child takes them; src/detach.ts mirrors this list. */
 enum {
 	STEP_READY = 0, STEP_PIPE, STEP_FORK, STEP_SETSID, STEP_FORK2, STEP_CHROOT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_VERIFY,
 	STEP_RLIMIT, STEP_STDIO, STEP_FDS, STEP_EXEC,
 };
 
-/* Every field is 8 bytes wide so JavaScript can fill it with one DataView. */
+/* Every field is 8 bytes wide so JavaScript can fill it with one typed array. */
 struct dz_spec {
 	const char *path;      /* resolved program, as seen after chroot */
 	char *const *argv;
@@ -51,7 +90,7 @@ struct dz_spec {
 	int64_t umask;
 	int64_t core;          /* nonzero: allow core dumps */
 	int64_t stdio[3];
-	const int32_t *keep;   /* inherited fds to leave open */
+	const int32_t *keep;   /* inherited fds to leave open, sorted */
 	int64_t nkeep;
 };
 
@@ -71,159 +110,182 @@ struct record {
 	int32_t pid;
 };
 
+struct rlimit64_k {
+	uint64_t cur, max;
+};
+
 static gid_t have_groups[NGROUPS_MAX + 1];
 
-static int set_cloexec_from(int from, int to)
+/* Marks [from, to] close-on-exec; kernels before 5.11 get a loop instead. */
+static long cloexec_range(int from, int to)
 {
 	if (from > to)
 		return 0;
-	if (syscall(SYS_close_range, (unsigned)from, (unsigned)to, CLOSE_RANGE_CLOEXEC) == 0)
+	if (sys3(SYS_close_range, from, to, CLOSE_RANGE_CLOEXEC) == 0)
 		return 0;
-	/* Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark each descriptor by hand. */
-	struct rlimit rl;
-	int last = to;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)last >= rl.rlim_cur)
-		last = (int)rl.rlim_cur - 1;
-	for (int fd = from; fd <= last; fd++)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	struct rlimit64_k nofile;
+	if (sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &nofile) == 0 && nofile.cur < (uint64_t)to + 1)
+		to = (int)nofile.cur - 1;
+	for (int fd = from; fd <= to; fd++)
+		sys3(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
 	return 0;
 }
 
 /* Leave exactly stdio and the kept fds to the program; everything else closes on exec. */
-static int mark_fds(const struct dz_spec *s)
+static long mark_fds(const struct dz_spec *s)
 {
 	int from = 3;
-	/* keep[] is sorted and unique (the parent prepares it). */
+	long r;
 	for (int64_t i = 0; i < s->nkeep; i++) {
 		int k = s->keep[i];
-		set_cloexec_from(from, k - 1);
-		if (fcntl(k, F_SETFD, 0) < 0)
-			return -1;
+		cloexec_range(from, k - 1);
+		if ((r = sys3(SYS_fcntl, k, F_SETFD, 0)) < 0)
+			return r;
 		from = k + 1;
 	}
-	return set_cloexec_from(from, INT_MAX);
+	return cloexec_range(from, INT_MAX);
 }
 
-static int verify_ids(const struct dz_spec *s)
+/* After the drop: every id is the target's, the groups are exactly the asked ones, root is gone for good. */
+static int ids_dropped(const struct dz_spec *s)
 {
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	if (getresuid(&ru, &eu, &su) || getresgid(&rg, &eg, &sg))
-		return -1;
-	if (s->uid >= 0 && (ru != (uid_t)s->uid || eu != (uid_t)s->uid || su != (uid_t)s->uid))
-		return -1;
-	if (s->gid >= 0 && (rg != (gid_t)s->gid || eg != (gid_t)s->gid || sg != (gid_t)s->gid))
-		return -1;
+	uid_t u[3];
+	gid_t g[3];
+	if (sys3(SYS_getresuid, &u[0], &u[1], &u[2]) || sys3(SYS_getresgid, &g[0], &g[1], &g[2]))
+		return 0;
+	for (int i = 0; i < 3; i++)
+		if ((s->uid >= 0 && u[i] != (uid_t)s->uid) || (s->gid >= 0 && g[i] != (gid_t)s->gid))
+			return 0;
 	if (s->groups) {
-		int n = getgroups(NGROUPS_MAX + 1, have_groups);
+		long n = sys3(SYS_getgroups, NGROUPS_MAX + 1, have_groups, 0);
 		if (n != s->ngroups)
-			return -1;
+			return 0;
 		for (int64_t i = 0; i < s->ngroups; i++) {
 			int found = 0;
-			for (int j = 0; j < n && !found; j++)
+			for (long j = 0; j < n && !found; j++)
 				found = have_groups[j] == s->groups[i];
 			if (!found)
-				return -1;
+				return 0;
 		}
 	}
-	/* The drop must be one-way: regaining root has to fail. */
-	if (s->uid > 0 && (setuid(0) == 0 || seteuid(0) == 0))
-		return -1;
-	if (s->gid > 0 && s->uid > 0 && (setgid(0) == 0 || setegid(0) == 0))
-		return -1;
-	return 0;
+	if (s->uid > 0 && (sys3(SYS_setuid, 0, 0, 0) == 0 || sys3(SYS_setresuid, -1, 0, -1) == 0))
+		return 0;
+	return 1;
 }
 
-static void reset_signals(void)
+/* Everything between detaching and exec. Returns -errno and sets *step on failure. */
+static long setup(const struct dz_spec *s, int *step)
 {
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	/* Ignored dispositions survive exec, and Bun ignores SIGPIPE and SIGXFSZ. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
-}
-
-/* Everything between detaching and exec. Sets *step to the step that failed. */
-static int setup(const struct dz_spec *s, int *step)
-{
-	*step = STEP_CHROOT;
-	if (s->root && chroot(s->root))
-		return -1;
-	*step = STEP_CHDIR;
-	if (chdir(s->dir))
-		return -1;
-	*step = STEP_SETGROUPS;
-	if (s->groups && setgroups((size_t)s->ngroups, s->groups))
-		return -1;
-	*step = STEP_SETGID;
-	if (s->gid >= 0 && setresgid((gid_t)s->gid, (gid_t)s->gid, (gid_t)s->gid))
-		return -1;
-	*step = STEP_SETUID;
-	if (s->uid >= 0 && setresuid((uid_t)s->uid, (uid_t)s->uid, (uid_t)s->uid))
-		return -1;
+	long r;
+#define TRY(st, call)                  \
+	do {                           \
+		*step = (st);          \
+		if ((r = (call)) < 0)  \
+			return r;      \
+	} while (0)
+	if (s->root)
+		TRY(STEP_CHROOT, sys3(SYS_chroot, s->root, 0, 0));
+	TRY(STEP_CHDIR, sys3(SYS_chdir, s->dir, 0, 0));
+	if (s->groups)
+		TRY(STEP_SETGROUPS, sys3(SYS_setgroups, s->ngroups, s->groups, 0));
+	if (s->gid >= 0)
+		TRY(STEP_SETGID, sys3(SYS_setresgid, s->gid, s->gid, s->gid));
+	if (s->uid >= 0)
+		TRY(STEP_SETUID, sys3(SYS_setresuid, s->uid, s->uid, s->uid));
 	*step = STEP_VERIFY;
-	if (verify_ids(s)) {
-		errno = EPERM;
-		return -1;
-	}
-	umask((mode_t)s->umask);
-	*step = STEP_RLIMIT;
-	struct rlimit core = { 0, 0 };
-	if (s->core) {
-		if (getrlimit(RLIMIT_CORE, &core))
-			return -1;
-		core.rlim_cur = core.rlim_max;
-	}
-	if (setrlimit(RLIMIT_CORE, &core))
-		return -1;
-	*step = STEP_STDIO;
+	if (!ids_dropped(s))
+		return -EPERM;
+	sys3(SYS_umask, s->umask, 0, 0);
+	struct rlimit64_k core = { 0, 0 };
+	if (s->core)
+		TRY(STEP_RLIMIT, sys4(SYS_prlimit64, 0, RLIMIT_CORE, 0, &core));
+	core.cur = core.max;
+	TRY(STEP_RLIMIT, sys4(SYS_prlimit64, 0, RLIMIT_CORE, &core, 0));
 	/* Copy first: a prepared fd may itself sit on 0, 1 or 2. */
 	int tmp[3];
+	for (int i = 0; i < 3; i++) {
+		TRY(STEP_STDIO, sys3(SYS_fcntl, s->stdio[i], F_DUPFD_CLOEXEC, 3));
+		tmp[i] = (int)r;
+	}
 	for (int i = 0; i < 3; i++)
-		if ((tmp[i] = fcntl((int)s->stdio[i], F_DUPFD_CLOEXEC, 3)) < 0)
-			return -1;
-	for (int i = 0; i < 3; i++)
-		if (dup2(tmp[i], i) < 0)
-			return -1;
-	*step = STEP_FDS;
-	if (mark_fds(s))
-		return -1;
-	reset_signals();
+		TRY(STEP_STDIO, sys3(SYS_dup3, tmp[i], i, 0));
+	TRY(STEP_FDS, mark_fds(s));
+	/* Ignored dispositions survive exec, and Bun ignores SIGPIPE and SIGXFSZ. */
+	long dfl[4] = { 0, 0, 0, 0 }; /* SIG_DFL, no flags, empty mask: the same in every layout */
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sys4(SYS_rt_sigaction, sig, dfl, 0, 8);
+	return 0;
+#undef TRY
+}
+
+static void report(int fd, int step, long err)
+{
+	struct record rec = { step, (int32_t)-err, (int32_t)sys3(SYS_getpid, 0, 0, 0) };
+	while (sys3(SYS_write, fd, &rec, sizeof rec) == -EINTR)
+		;
+}
+
+static void unblock_all(void)
+{
+	uint64_t none = 0;
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+}
+
+struct child_args {
+	const struct dz_spec *spec;
+	int status_fd, go_fd, parent_status, parent_go;
+	char *stack;
+	size_t stack_size;
+};
+
+static int grandchild(void *p)
+{
+	struct child_args *a = p;
+	int step;
+	long r = setup(a->spec, &step);
+	if (r < 0) {
+		report(a->status_fd, step, r);
+		sys3(SYS_exit, 127, 0, 0);
+	}
+	report(a->status_fd, STEP_READY, 0);
+	char go;
+	while ((r = sys3(SYS_read, a->go_fd, &go, 1)) == -EINTR)
+		;
+	if (r != 1)
+		sys3(SYS_exit, 0, 0, 0); /* the launcher gave up (lost the pidfile race, or died) */
+	unblock_all();
+	r = sys3(SYS_execve, a->spec->path, a->spec->argv, a->spec->envp);
+	report(a->status_fd, STEP_EXEC, r);
+	sys3(SYS_exit, 127, 0, 0);
 	return 0;
 }
 
-static void report(int fd, int step, int err)
+/* Runs while the launcher is suspended (CLONE_VFORK); it only starts a new session. */
+static int intermediate(void *p)
 {
-	struct record r = { step, err, (int32_t)getpid() };
-	ssize_t n;
-	do
-		n = write(fd, &r, sizeof r);
-	while (n < 0 && errno == EINTR);
+	struct child_args *a = p;
+	sys3(SYS_close, a->parent_status, 0, 0);
+	sys3(SYS_close, a->parent_go, 0, 0);
+	long r = sys3(SYS_setsid, 0, 0, 0);
+	if (r < 0) {
+		report(a->status_fd, STEP_SETSID, r);
+		return 1;
+	}
+	/* This session leader exits, so the daemon can never acquire a terminal. */
+	if (clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a) < 0)
+		report(a->status_fd, STEP_FORK2, -EAGAIN);
+	return 0;
 }
 
-static void grandchild(const struct dz_spec *s, int status_fd, int go_fd)
+/* A child stack with a guard page below it. */
+static char *new_stack(size_t size)
 {
-	int step;
-	if (setup(s, &step)) {
-		report(status_fd, step, errno);
-		_exit(127);
-	}
-	report(status_fd, STEP_READY, 0);
-	char go;
-	ssize_t n;
-	do
-		n = read(go_fd, &go, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(0); /* the launcher gave up (lost the pidfile race, or died) */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(s->path, s->argv, s->envp);
-	report(status_fd, STEP_EXEC, errno);
-	_exit(127);
+	char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	mprotect(m, 4096, PROT_NONE);
+	return m + 4096;
 }
 
 static int read_record(int fd, struct record *r)
@@ -242,10 +304,15 @@ static int fail(struct dz_result *res, int step, int err)
 	return -1;
 }
 
+#define STACK_SIZE (256 * 1024)
+/* Shared with the daemon until it execs or exits, so it lives as long as the launcher. */
+static struct child_args args;
+
 /*
- * Double-fork a daemon and run setup in it. Returns 0 once the daemon is set
- * up and waiting for dz_release(); -1 with res->step and res->err otherwise.
- * All signals stay blocked across fork so no JavaScript handler can run in a child.
+ * Starts the daemon (double clone, new session) and runs setup in it. Returns 0
+ * once it is set up and waiting for dz_release(); -1 with res->step and res->err
+ * otherwise. All signals stay blocked across clone so no JavaScript handler can
+ * run in a child.
  */
 int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 {
@@ -260,35 +327,29 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
+	char *first = new_stack(STACK_SIZE);
+	if (!args.stack)
+		args.stack = new_stack(STACK_SIZE);
+	if (!first || !args.stack) {
+		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
+		return fail(res, STEP_FORK, ENOMEM);
+	}
+	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE };
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t child = fork();
-	if (child == 0) {
-		close(status[0]);
-		close(go[1]);
-		if (setsid() < 0) {
-			report(status[1], STEP_SETSID, errno);
-			_exit(1);
-		}
-		/* The session leader exits, so the daemon can never acquire a terminal. */
-		pid_t daemon = fork();
-		if (daemon == 0)
-			grandchild(s, status[1], go[0]);
-		if (daemon < 0)
-			report(status[1], STEP_FORK2, errno);
-		_exit(0);
-	}
-	int fork_err = errno;
+	pid_t child = clone(intermediate, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	int clone_err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	munmap(first - 4096, STACK_SIZE + 4096);
 	close(status[1]);
 	close(go[0]);
 	if (child < 0) {
 		close(status[0]);
 		close(go[1]);
-		return fail(res, STEP_FORK, fork_err);
+		return fail(res, STEP_FORK, clone_err);
 	}
-	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+	while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
 		;
 	struct record r;
 	int n = read_record(status[0], &r);
@@ -349,19 +410,17 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (setup(s, &step) == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(s->path, s->argv, s->envp);
+	long r = setup(s, &step);
+	if (r == 0) {
+		unblock_all();
+		r = sys3(SYS_execve, s->path, s->argv, s->envp);
 		step = STEP_EXEC;
 	}
-	int err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	for (int i = 0; i < 3; i++)
 		if (saved[i] >= 0)
 			dup2(saved[i], i);
-	return fail(res, step, err);
+	return fail(res, step, (int)-r);
 }
 
 /* ---- Parent-side helpers: plain syscalls that return -errno. ---- */
