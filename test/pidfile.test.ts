@@ -80,10 +80,12 @@ describe("stale pidfiles", () => {
     expect(alive(pid)).toBe(true);
   });
 
-  test("a pidfile of ours edited to name another live process is stale", async () => {
+  test("a pidfile of ours edited to name another live process is stale, even one older than the file", async () => {
     const dir = tempDir();
-    const { pid, pidfile } = await startProbe(dir);
+    // Older than the pidfile: only the recorded identity, not the file's time, tells it apart.
     const other = bystander();
+    await waitFor(() => alive(other), "bystander");
+    const { pid, pidfile } = await startProbe(dir);
     writeFileSync(pidfile, `${other}\n`);
     const r = await run(["-p", pidfile, "--", PROBE]);
     expect(r.code).toBe(0);
