@@ -5,6 +5,8 @@ import type { StartOptions } from "./options";
 import type { Identity } from "./privileges";
 import { E, OsError, readFile } from "./sys";
 
+const ENV_FILE_LIMIT = 1 << 20;
+
 /** The kernel refuses any single argument or variable longer than this (MAX_ARG_STRLEN). */
 export const MAX_STRING = 131072;
 
@@ -37,11 +39,12 @@ export function parseEnvFile(text: string, file: string): [string, string][] {
 function readEnvFile(file: string): [string, string][] {
   let text: string;
   try {
-    text = readFile(file);
+    text = readFile(file, 0, ENV_FILE_LIMIT);
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
     return fail(e.errno === E.ENOENT || e.errno === E.ENOTDIR ? "noinput" : "oserr", `env file ${file}: ${e.message}`);
   }
+  if (Buffer.byteLength(text) > ENV_FILE_LIMIT) fail("usage", `env file ${file} is larger than 1 MiB`);
   if (text.includes("\0")) fail("usage", `env file ${file} is not a text file`);
   return parseEnvFile(text, `env file ${file}`);
 }

@@ -113,11 +113,12 @@ export function readFile(path: string, flags = 0, limit = 1 << 20): string {
   }
 }
 
+/** Reads to EOF, but no more than limit + 1 bytes: a longer result means the file is over the limit. */
 export function readFd(fd: number, limit = 1 << 20): string {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
-    const buf = Buffer.alloc(Math.min(65536, limit - total + 1));
+    const buf = Buffer.allocUnsafe(Math.min(4096, limit - total + 1));
     const n = check(native.dz_read(fd, buf, buf.length));
     if (n === 0) break;
     chunks.push(buf.subarray(0, n));

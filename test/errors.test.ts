@@ -48,6 +48,7 @@ const cases: Case[] = [
   { name: "group given twice", args: (d) => [...plain(d), "-u", "nobody:nogroup", "-g", "nogroup", "--", P], code: 64, message: () => "give the group once: either --user USER:GROUP or --group GROUP", rootOnly: true },
   { name: "env file line without =", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, "OK=1\nbroken line\n"), code: 64, message: (d) => `env file ${d}/env line 2: "broken line" is not NAME=VALUE` },
   { name: "variable over the kernel's limit", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, `BIG=${"x".repeat(200_000)}\n`), code: 64, message: () => "environment variable BIG is longer than the kernel's limit of 131072 bytes" },
+  { name: "env file over 1 MiB", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, "A=1\n".repeat(300_000)), code: 64, message: (d) => `env file ${d}/env is larger than 1 MiB` },
   { name: "missing env file", args: (d) => [...plain(d), "--env-file", `${d}/nope`, "--", P], code: 66, message: (d) => `env file ${d}/nope: No such file or directory` },
   { name: "missing chdir directory", args: (d) => [...plain(d), "-C", `${d}/nope`, "--", P], code: 66, message: (d) => `chdir ${d}/nope: No such file or directory` },
   { name: "chdir to a file", args: (d) => [...plain(d), "-C", "/etc/hostname", "--", P], code: 66, message: () => "chdir /etc/hostname: Not a directory" },
