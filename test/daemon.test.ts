@@ -2,7 +2,7 @@
 // signals, the asked-for cwd/umask/limits, argv and environment exactly as given.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { BIN, cleanup, isRoot, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -32,6 +32,19 @@ describe("detaching", () => {
     const dir = tempDir();
     const { pid } = await startProbe(dir);
     expect(procStat(pid).state).toMatch(/[SR]/);
+  });
+});
+
+describe.skipIf(!isRoot)("as an ordinary user", () => {
+  test("a non-root caller starts and recognises its own daemon", async () => {
+    const dir = tempDir();
+    Bun.spawnSync(["chown", "65534:65534", dir]);
+    const asNobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", BIN, "-p", `${dir}/p.pid`, "--", PROBE];
+    expect(Bun.spawnSync(asNobody).exitCode).toBe(0);
+    const pid = track(readPid(`${dir}/p.pid`));
+    expect(procStatus(pid).Uid?.split(/\s+/)).toEqual(["65534", "65534", "65534", "65534"]);
+    const again = Bun.spawnSync(asNobody, { stderr: "pipe" });
+    expect([again.exitCode, again.stderr.toString()]).toEqual([1, `daemonize: error: already running (pid ${pid})\n`]);
   });
 });
 
