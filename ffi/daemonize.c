@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -168,8 +170,18 @@ static int ids_dropped(const struct dz_spec *s)
 				return 0;
 		}
 	}
-	if (s->uid > 0 && (sys3(SYS_setuid, 0, 0, 0) == 0 || sys3(SYS_setresuid, -1, 0, -1) == 0))
-		return 0;
+	if (s->uid > 0) {
+		if (sys3(SYS_setuid, 0, 0, 0) == 0 || sys3(SYS_setresuid, -1, 0, -1) == 0)
+			return 0;
+		/* securebits or ambient capabilities could keep privileges across the uid change. */
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct caps[2];
+		if (sys3(SYS_capget, &hdr, caps, 0) < 0)
+			return 0;
+		for (int i = 0; i < 2; i++)
+			if (caps[i].effective || caps[i].permitted)
+				return 0;
+	}
 	return 1;
 }
 
@@ -177,6 +189,8 @@ static int ids_dropped(const struct dz_spec *s)
 static long setup(const struct dz_spec *s, int *step)
 {
 	long r;
+	/* Until exec this process shares the launcher's memory: no one may attach to it, even after the drop. */
+	sys3(SYS_prctl, PR_SET_DUMPABLE, 0, 0);
 #define TRY(st, call)                  \
 	do {                           \
 		*step = (st);          \
@@ -232,6 +246,18 @@ static void unblock_all(void)
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 }
 
+/* Every signal, glibc's internal 32 and 33 included (sigfillset leaves those out). */
+static void block_all(uint64_t *old)
+{
+	uint64_t all = ~(uint64_t)0;
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, 8);
+}
+
+static void restore_mask(const uint64_t *old)
+{
+	sys4(SYS_rt_sigprocmask, SIG_SETMASK, old, 0, 8);
+}
+
 struct child_args {
 	const struct dz_spec *spec;
 	int status_fd, go_fd, parent_status, parent_go;
@@ -272,9 +298,11 @@ static int intermediate(void *p)
 		report(a->status_fd, STEP_SETSID, r);
 		return 1;
 	}
-	/* This session leader exits, so the daemon can never acquire a terminal. */
+	/* This session leader exits, so the daemon can never acquire a terminal.
+	 * glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
+	 * so the errno it may write cannot race with anything. */
 	if (clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a) < 0)
-		report(a->status_fd, STEP_FORK2, -EAGAIN);
+		report(a->status_fd, STEP_FORK2, -errno);
 	return 0;
 }
 
@@ -311,8 +339,8 @@ static struct child_args args;
 /*
  * Starts the daemon (double clone, new session) and runs setup in it. Returns 0
  * once it is set up and waiting for dz_release(); -1 with res->step and res->err
- * otherwise. All signals stay blocked across clone so no JavaScript handler can
- * run in a child.
+ * otherwise. All signals stay blocked across clone so no handler of the
+ * launcher's can run in a child.
  */
 int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 {
@@ -335,12 +363,11 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		return fail(res, STEP_FORK, ENOMEM);
 	}
 	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE };
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	uint64_t old;
+	block_all(&old);
 	pid_t child = clone(intermediate, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
 	int clone_err = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	restore_mask(&old);
 	munmap(first - 4096, STACK_SIZE + 4096);
 	close(status[1]);
 	close(go[0]);
@@ -407,16 +434,15 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	memset(res, 0, sizeof *res);
 	for (int i = 0; i < 3; i++)
 		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	uint64_t old;
+	block_all(&old);
 	long r = setup(s, &step);
 	if (r == 0) {
 		unblock_all();
 		r = sys3(SYS_execve, s->path, s->argv, s->envp);
 		step = STEP_EXEC;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	restore_mask(&old);
 	for (int i = 0; i < 3; i++)
 		if (saved[i] >= 0)
 			dup2(saved[i], i);
@@ -436,7 +462,6 @@ int dz_rename(const char *from, const char *to) { int r = rename(from, to); RET(
 int dz_unlink(const char *path) { int r = unlink(path); RET(r); }
 int dz_flock(int fd, int op) { int r = flock(fd, op); RET(r); }
 int dz_fchown(int fd, int64_t uid, int64_t gid) { int r = fchown(fd, (uid_t)uid, (gid_t)gid); RET(r); }
-int dz_fdflags(int fd) { int r = fcntl(fd, F_GETFD); RET(r); }
 int dz_fsetxattr(int fd, const char *name, const void *v, int64_t len) { int r = fsetxattr(fd, name, v, (size_t)len, 0); RET(r); }
 int64_t dz_fgetxattr(int fd, const char *name, void *v, int64_t len) { ssize_t r = fgetxattr(fd, name, v, (size_t)len); RET(r); }
 int dz_fchmod(int fd, int mode) { int r = fchmod(fd, (mode_t)mode); RET(r); }

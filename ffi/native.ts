@@ -24,7 +24,6 @@ const symbols = {
   dz_unlink: { args: [T.ptr], returns: T.i32 },
   dz_flock: { args: [T.i32, T.i32], returns: T.i32 },
   dz_fchown: { args: [T.i32, T.i64, T.i64], returns: T.i32 },
-  dz_fdflags: { args: [T.i32], returns: T.i32 },
   dz_fsetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i32 },
   dz_fgetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i64_fast },
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },

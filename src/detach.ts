@@ -64,7 +64,7 @@ export interface ChildFailure {
 function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
   if (f.step === EXEC_STEP) onExec(f.errno);
   const name = STEPS[f.step] ?? `step ${f.step}`;
-  const text = f.errno ? new OsError(f.errno).message : "privileges were not fully dropped";
+  const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
   const denied = f.errno === E.EPERM || f.errno === E.EACCES;
   let kind: Failure = "oserr";

@@ -4,11 +4,14 @@
 // node:tty and node:util at start-up even when imported lazily.
 export type Level = "error" | "warn" | "info";
 
+/** Control characters from user input (a newline in a program name) must not split the line. */
+const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
 export async function say(level: Level, message: string): Promise<void> {
   const { createConsola } = await import("consola/core");
   const line = (type: string, text: string) =>
     `daemonize: ${type === "info" || type === "log" ? "" : `${type}: `}${text}\n`;
   createConsola({
     reporters: [{ log: (entry) => process.stderr.write(line(entry.type, entry.args.join(" "))) }],
-  })[level](message);
+  })[level](oneLine(message));
 }

@@ -29,7 +29,7 @@ function lookupUser(spec: string): Passwd | undefined {
   const home = Buffer.alloc(4096);
   const name = Buffer.alloc(256);
   const byId = NUMBER.test(spec);
-  const r = native.dz_getpw(byId ? null : cstr(spec), byId ? Number(spec) : 0, ids, home, home.length, name, name.length);
+  const r = native.dz_getpw(byId ? null : cstr(spec), byId ? checkId(spec, "uid") : 0, ids, home, home.length, name, name.length);
   if (r < 0) fail("nouser", `looking up user ${spec}: ${new OsError(-r).message}`);
   if (r === 0) return undefined;
   return { uid: Number(ids[0]), gid: Number(ids[1]), home: cString(home), name: cString(name) };

@@ -28,14 +28,15 @@ interface Where {
 
 const onHost = (w: Where, p: string) => (w.root ? `${w.root}${p}` : p);
 
-function probe(host: string): "ok" | "missing" | "directory" | "noexec" {
+function probe(name: string, host: string): "ok" | "missing" | "directory" | "noexec" {
   try {
     const st = stat(host);
     if (isDir(st)) return "directory";
     return st.mode & 0o111 ? "ok" : "noexec";
   } catch (e) {
-    if (e instanceof OsError && (e.errno === E.ENOENT || e.errno === E.ENOTDIR)) return "missing";
-    throw e;
+    if (!(e instanceof OsError)) throw e;
+    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) return "missing";
+    return fail("cantexec", `program ${name}: ${host}: ${e.message}`);
   }
 }
 
@@ -48,7 +49,7 @@ export function resolveProgram(name: string, w: Where): Program {
   if (name.includes("/")) {
     const path = w.root ? absolute(w.dir, name) : absolute(w.cwd, name);
     const host = onHost(w, path);
-    const found = probe(host);
+    const found = probe(name, host);
     if (found === "missing") fail("notfound", `program ${name} not found${w.root ? ` in ${w.root}` : ""}`);
     if (found === "directory") fail("cantexec", `program ${name} is a directory`);
     if (found === "noexec") fail("cantexec", `program ${name} is not executable`);
@@ -58,7 +59,7 @@ export function resolveProgram(name: string, w: Where): Program {
   for (const entry of w.searchPath.split(":")) {
     if (!entry.startsWith("/")) continue;
     const path = `${entry.replace(/\/+$/, "")}/${name}`;
-    const found = probe(onHost(w, path));
+    const found = probe(name, onHost(w, path));
     if (found === "ok") return { name, path, host: onHost(w, path) };
     if (found !== "missing") unusable ??= path;
   }
@@ -97,7 +98,7 @@ export function execFailure(p: Program, errno: number): never {
   if (errno === E.ENOENT) {
     const interpreter = shebang(p.host);
     if (interpreter !== undefined) fail("cantexec", `exec ${p.name}: bad interpreter ${interpreter}: ${text}`);
-    if (probe(p.host) !== "missing") fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
+    if (probe(p.name, p.host) !== "missing") fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
     fail("notfound", `exec ${p.name}: ${text}`);
   }
   if (errno === E.E2BIG) fail("oserr", `exec ${p.name}: ${text}`);

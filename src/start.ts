@@ -19,7 +19,7 @@ import { publish, runningPid, unpublish } from "./pidfile";
 import { requireRoot, resolveIdentity } from "./privileges";
 import { checkSafe, DEFAULT_PATH, execFailure, resolveProgram } from "./program";
 import { openStdio } from "./stdio";
-import { E, isDir, isOpen, OsError, stat } from "./sys";
+import { E, isDir, isInheritable, OsError, stat } from "./sys";
 
 function checkDir(host: string, what: string): void {
   try {
@@ -41,7 +41,8 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   }
   const dir = root === undefined ? absolute(o.cwd, o.chdir) : absolute("/", o.chdir);
   checkDir(root ? `${root}${dir}` : dir, "chdir");
-  for (const fd of o.keepFds) if (!isOpen(fd)) fail("usage", `--keep-fd ${fd}: no such open file descriptor`);
+  for (const fd of o.keepFds)
+    if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
     if (arg.length >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
 

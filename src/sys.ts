@@ -49,7 +49,18 @@ export const unlink = (path: string): void => void check(native.dz_unlink(cstr(p
 export const flock = (fd: number, op: number): void => void check(native.dz_flock(fd, op));
 export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
 export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
-export const isOpen = (fd: number): boolean => native.dz_fdflags(fd) >= 0;
+/**
+ * Whether fd could have been handed to us: open, and not an anonymous inode.
+ * Bun marks inherited fds close-on-exec too, so that bit cannot tell them from
+ * its own event-loop fds (epoll, eventfd), which are anonymous inodes.
+ */
+export function isInheritable(fd: number): boolean {
+  try {
+    return (fstat(fd).mode & S_IFMT) !== 0;
+  } catch {
+    return false;
+  }
+}
 
 export function writeAll(fd: number, data: Uint8Array): void {
   for (let off = 0; off < data.length; ) off += check(native.dz_write(fd, data.subarray(off), data.length - off));
