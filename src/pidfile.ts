@@ -61,10 +61,37 @@ function refuseLink(path: string, e: unknown): never {
   return fail("cantcreat", `pidfile ${path}: ${(e as Error).message}`);
 }
 
+const euid = () => process.geteuid?.() ?? 0;
+
+/**
+ * A pidfile only root or the caller could have written: anyone else could name
+ * any process in it, and forge the identity attribute on a file of their own.
+ */
+function checkOwner(path: string, st: Stat, unsafe: boolean): void {
+  if (unsafe || st.uid === 0 || st.uid === euid()) return;
+  fail("noperm", `pidfile ${path} is owned by uid ${st.uid}; refusing to trust it (--unsafe allows it)`);
+}
+
+/** The pidfile's directory must not let anyone but root or the caller replace the file. */
+export function checkDirectory(path: string, unsafe: boolean): void {
+  const dir = dirname(path);
+  let st: Stat;
+  try {
+    st = stat(dir);
+  } catch (e) {
+    return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+  }
+  if (unsafe) return;
+  const foreign = st.uid !== 0 && st.uid !== euid();
+  if (foreign || (st.mode & 0o022 && !(st.mode & 0o1000)))
+    fail("noperm", `pidfile directory ${dir} ${foreign ? `is owned by uid ${st.uid}` : "is writable by group or others"}; refusing to use it (--unsafe allows it)`);
+}
+
 /** The live daemon an open pidfile names, or undefined if it names none. */
-function inspect(fd: number, path: string): number | undefined {
+function inspect(fd: number, path: string, unsafe: boolean): number | undefined {
   const st = fstat(fd);
   if (!isFile(st)) fail("cantcreat", `pidfile ${path} is not a regular file`);
+  checkOwner(path, st, unsafe);
   const text = readFd(fd, 64);
   const pid = parsePid(text);
   if (pid === undefined)
@@ -86,11 +113,11 @@ function openExisting(path: string): number | undefined {
 }
 
 /** The pid of the live daemon that `path` names; undefined when there is none. */
-export function runningPid(path: string): number | undefined {
+export function runningPid(path: string, unsafe: boolean): number | undefined {
   const fd = openExisting(path);
   if (fd === undefined) return undefined;
   try {
-    return inspect(fd, path);
+    return inspect(fd, path, unsafe);
   } finally {
     close(fd);
   }
@@ -108,7 +135,7 @@ function lockWithin(fd: number, path: string): void {
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EAGAIN) || Date.now() > deadline) {
         close(fd);
-        fail("running", `pidfile ${path} is locked by another process`);
+        fail("cantcreat", `pidfile ${path} is locked by another process`);
       }
       Bun.sleepSync(2);
     }
@@ -138,7 +165,7 @@ function lockCurrent(path: string): number | undefined {
  * pidfile or a complete one. An existing pidfile is replaced only when the
  * daemon it names is gone; otherwise this throws "running".
  */
-export function publish(path: string, pid: number): void {
+export function publish(path: string, pid: number, unsafe: boolean): void {
   const tmp = `${dirname(path)}/.${basename(path)}.${pid}.tmp`;
   let fd: number;
   try {
@@ -166,14 +193,18 @@ export function publish(path: string, pid: number): void {
         if (!(e instanceof OsError && e.errno === E.EEXIST)) fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
       }
       // Ask first without the lock: a live daemon may hold a lock on its own pidfile.
-      const live = runningPid(path);
+      const live = runningPid(path, unsafe);
       if (live !== undefined) fail("running", `already running (pid ${live})`);
       const old = lockCurrent(path);
       if (old === undefined) continue;
       try {
-        const other = inspect(old, path);
+        const other = inspect(old, path, unsafe);
         if (other !== undefined) fail("running", `already running (pid ${other})`);
-        rename(tmp, path);
+        try {
+          rename(tmp, path);
+        } catch (e) {
+          fail("cantcreat", `cannot replace pidfile ${path}: ${(e as Error).message}`);
+        }
         return;
       } finally {
         close(old);
@@ -186,13 +217,15 @@ export function publish(path: string, pid: number): void {
   }
 }
 
-/** Removes the pidfile if it still names `pid`. */
+/** Removes the pidfile if it still names `pid`. Best effort: it runs while another error is being reported. */
 export function unpublish(path: string, pid: number): void {
-  const fd = lockCurrent(path);
-  if (fd === undefined) return;
   try {
-    if (parsePid(readFd(fd, 64)) === pid) unlink(path);
-  } finally {
-    close(fd);
-  }
+    const fd = lockCurrent(path);
+    if (fd === undefined) return;
+    try {
+      if (parsePid(readFd(fd, 64)) === pid) unlink(path);
+    } finally {
+      close(fd);
+    }
+  } catch {}
 }

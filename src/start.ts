@@ -15,7 +15,7 @@ import { buildEnv, MAX_STRING } from "./env";
 import { fail } from "./errors";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
-import { publish, runningPid, unpublish } from "./pidfile";
+import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
 import { requireRoot, resolveIdentity } from "./privileges";
 import { checkSafe, DEFAULT_PATH, execFailure, resolveProgram } from "./program";
 import { openStdio } from "./stdio";
@@ -52,7 +52,8 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   const onExec = (errno: number) => execFailure(program, errno);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
-  const live = pidfile === undefined ? undefined : runningPid(pidfile);
+  if (pidfile) checkDirectory(pidfile, o.unsafe);
+  const live = pidfile === undefined ? undefined : runningPid(pidfile, o.unsafe);
   if (live !== undefined) fail("running", `already running (pid ${live})`);
 
   const stdio = openStdio(o, who);
@@ -72,7 +73,7 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   };
   try {
     if (o.foreground) {
-      if (pidfile) publish(pidfile, process.pid);
+      if (pidfile) publish(pidfile, process.pid, o.unsafe);
       try {
         execInPlace(spec, onExec);
       } finally {
@@ -81,7 +82,7 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
     }
     const daemon = spawn(spec, onExec);
     try {
-      if (pidfile) publish(pidfile, daemon.pid);
+      if (pidfile) publish(pidfile, daemon.pid, o.unsafe);
     } catch (e) {
       daemon.abandon();
       throw e;

@@ -64,6 +64,9 @@ const cases: Case[] = [
   { name: "pidfile is a dangling symlink", args: (d) => plain(d).concat("--", P), setup: (d) => symlinkSync(`${d}/elsewhere`, `${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is a symbolic link; refusing to follow it` },
   { name: "pidfile holds no pid", args: (d) => plain(d).concat("--", P), setup: (d) => writeFileSync(`${d}/p.pid`, "hello\n"), code: 73, message: (d) => `pidfile ${d}/p.pid does not hold a pid ("hello\\n"); remove it if it is stale` },
   { name: "pidfile is a directory", args: (d) => plain(d).concat("--", P), setup: (d) => mkdirSync(`${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is not a regular file` },
+  { name: "pidfile owned by another user", args: (d) => plain(d).concat("--", P), setup: (d) => { writeFileSync(`${d}/p.pid`, "4194303\n"); Bun.spawnSync(["chown", "65534", `${d}/p.pid`]); }, code: 77, message: (d) => `pidfile ${d}/p.pid is owned by uid 65534; refusing to trust it (--unsafe allows it)`, rootOnly: true },
+  { name: "pidfile directory writable by others", args: (d) => ["-p", `${d}/open/p.pid`, "--", P], setup: (d) => { mkdirSync(`${d}/open`); chmodSync(`${d}/open`, 0o777); }, code: 77, message: (d) => `pidfile directory ${d}/open is writable by group or others; refusing to use it (--unsafe allows it)` },
+  { name: "pidfile directory owned by another user", args: (d) => ["-p", `${d}/theirs/p.pid`, "--", P], setup: (d) => { mkdirSync(`${d}/theirs`); Bun.spawnSync(["chown", "65534", `${d}/theirs`]); }, code: 77, message: (d) => `pidfile directory ${d}/theirs is owned by uid 65534; refusing to use it (--unsafe allows it)`, rootOnly: true },
   { name: "log in a missing directory", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/nope/log`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/log: No such file or directory` },
   { name: "log is a symlink", args: (d) => ["-p", `${d}/p.pid`, "-e", `${d}/log`, "--", P], setup: (d) => symlinkSync("/etc/hostname", `${d}/log`), code: 73, message: (d) => `log file ${d}/log is a symbolic link; refusing to follow it` },
   { name: "log is a directory", args: (d) => ["-p", `${d}/p.pid`, "-l", `${d}/sub`, "--", P], setup: (d) => mkdirSync(`${d}/sub`), code: 73, message: (d) => `cannot open log file ${d}/sub: Is a directory` },
@@ -137,6 +140,24 @@ describe("checks that can be lifted", () => {
     const r = await run(["-p", `${dir}/p.pid`, "--unsafe", "--", `${dir}/prog`]);
     expect(r.code).toBe(0);
     expect(readlinkSync(`/proc/${track(readPid(`${dir}/p.pid`))}/exe`)).toBe(`${dir}/prog`);
+  });
+
+  test.skipIf(!isRoot)("--unsafe trusts a pidfile another user owns", async () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/p.pid`, "4194303\n");
+    Bun.spawnSync(["chown", "65534", `${dir}/p.pid`]);
+    const r = await run(["-p", `${dir}/p.pid`, "--unsafe", "--", PROBE]);
+    expect(r.code).toBe(0);
+    track(readPid(`${dir}/p.pid`));
+  });
+
+  test("a pidfile straight in a sticky shared directory is fine", async () => {
+    const dir = tempDir();
+    mkdirSync(`${dir}/shared`);
+    chmodSync(`${dir}/shared`, 0o1777);
+    const r = await run(["-p", `${dir}/shared/p.pid`, "--", PROBE]);
+    expect(r.code).toBe(0);
+    track(readPid(`${dir}/shared/p.pid`));
   });
 
   test("a pidfile left by a dead daemon is replaced", async () => {

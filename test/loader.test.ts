@@ -22,14 +22,15 @@ describe("native library", () => {
     const reader = holder.stdout.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("locked\n");
     const before = bunFiles();
-    const launcher = Bun.spawn([BIN, "-p", `${dir}/p.pid`, "--", PROBE], { stderr: "pipe", env: { TMPDIR: dir } });
+    // --oknodo must not turn "cannot lock" into success.
+    const launcher = Bun.spawn([BIN, "-p", `${dir}/p.pid`, "--oknodo", "--", PROBE], { stderr: "pipe", env: { TMPDIR: dir } });
     track(launcher.pid);
     const maps = await waitFor(() => {
       const m = readFileSync(`/proc/${launcher.pid}/maps`, "utf8");
       return m.includes("memfd:daemonize") && m;
     }, "the library to be mapped");
     expect(maps).not.toMatch(/\/tmp\/\.bun-|\.so.*daemonize|libdaemonize/);
-    expect(await launcher.exited).toBe(1);
+    expect(await launcher.exited).toBe(73);
     expect(await new Response(launcher.stderr).text()).toBe(`daemonize: error: pidfile ${dir}/p.pid is locked by another process\n`);
     expect(bunFiles()).toEqual(before);
     expect(readdirSync(dir)).toEqual(["p.pid"]);
