@@ -12,7 +12,7 @@
 //   8. exec      release the daemon; the status pipe closing means exec worked
 import { execInPlace, type Spec, spawn } from "./detach";
 import { buildEnv, MAX_STRING } from "./env";
-import { fail } from "./errors";
+import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
 import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
@@ -95,7 +95,8 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
     }
     return { pid: daemon.pid };
   } catch (e) {
-    stdio.discard();
+    // A start that lost to a running daemon must not take away a log that daemon may use.
+    if (!(e instanceof DaemonizeError && e.kind === "running")) stdio.discard();
     throw e;
   } finally {
     stdio.close();

@@ -4,13 +4,16 @@
 import { fail } from "./errors";
 import { absolute } from "./paths";
 import type { Identity } from "./privileges";
-import { close, E, fchmod, fchown, O, OsError, open, unlink } from "./sys";
+import { close, E, fchmod, fchown, fstat, O, OsError, open, stat, unlink } from "./sys";
 
 export interface Stdio {
   fds: [number, number, number];
   /** Closes the launcher's copies. */
   close(): void;
-  /** Removes the log files this start created: used when the start fails. */
+  /**
+   * Removes the log files this start created, if they are still the same empty
+   * files: used when the start fails. Another start may have opened one since.
+   */
   discard(): void;
 }
 
@@ -24,19 +27,26 @@ interface LogRequest {
 
 export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
   const opened: number[] = [];
-  const created: string[] = [];
+  const created: { path: string; dev: number; ino: number }[] = [];
   const keep = (fd: number) => (opened.push(fd), fd);
   const done: Stdio = {
     fds: [-1, -1, -1],
     close: () => opened.splice(0).forEach(close),
-    discard: () => created.splice(0).forEach((p) => { try { unlink(p); } catch {} }),
+    discard: () =>
+      created.splice(0).forEach(({ path, dev, ino }) => {
+        try {
+          const now = stat(path, false);
+          if (now.dev === dev && now.ino === ino && now.size === 0) unlink(path);
+        } catch {}
+      }),
   };
 
   function openLog(path: string): number {
     const mode = 0o666 & ~r.umask;
     try {
       const fd = keep(open(path, O.WRONLY | O.APPEND | O.CREAT | O.EXCL | O.NOFOLLOW, mode));
-      created.push(path);
+      const st = fstat(fd);
+      created.push({ path, dev: st.dev, ino: st.ino });
       fchmod(fd, mode);
       if (who) fchown(fd, who.uid, who.gid);
       return fd;

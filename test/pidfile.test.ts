@@ -115,7 +115,8 @@ describe("publication", () => {
     const dir = tempDir();
     const pidfile = `${dir}/race.pid`;
     const marker = `race-${Math.random()}`;
-    const results = await Promise.all(Array.from({ length: 50 }, () => run(["-p", pidfile, "--", PROBE, marker])));
+    const log = `${dir}/race.log`;
+    const results = await Promise.all(Array.from({ length: 50 }, () => run(["-p", pidfile, "-l", log, "--", PROBE, marker])));
     const codes = results.map((r) => r.code).sort((a, b) => a - b);
     const winner = track(readPid(pidfile));
     expect(codes).toEqual([0, ...Array(49).fill(1)]);
@@ -123,6 +124,8 @@ describe("publication", () => {
     // Launchers that lost after forking leave no half-started child behind.
     await waitFor(() => processes(BIN, marker).length === 0, "abandoned children to exit");
     expect(processes(PROBE, marker)).toEqual([winner]);
+    // Losers leave the shared log alone: the winner still writes to the file at that path.
+    expect(readlinkSync(`/proc/${winner}/fd/1`)).toBe(log);
   });
 
   test("a reader never sees an empty or partial pidfile", async () => {
