@@ -492,7 +492,7 @@ int dz_fstat(int fd, int64_t *out)
 	return stat_out(fstat(fd, &st), &st, out);
 }
 
-int dz_realpath(const char *path, char *out) { return realpath(path, out) ? 0 : -errno; }
+int64_t dz_readlink(const char *path, char *out, int64_t len) { ssize_t r = readlink(path, out, (size_t)len); RET(r); }
 /* GNU strerror_r may return a static string instead of filling out. */
 void dz_strerror(int err, char *out, int64_t len)
 {

@@ -29,7 +29,7 @@ const symbols = {
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
   dz_stat: { args: [T.ptr, T.i32, T.ptr], returns: T.i32 },
   dz_fstat: { args: [T.i32, T.ptr], returns: T.i32 },
-  dz_realpath: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_readlink: { args: [T.ptr, T.ptr, T.i64], returns: T.i64_fast },
   dz_strerror: { args: [T.i32, T.ptr, T.i64], returns: T.void },
   dz_getpw: { args: [T.ptr, T.i64, T.ptr, T.ptr, T.i64, T.ptr, T.i64], returns: T.i32 },
   dz_getgr: { args: [T.ptr, T.ptr], returns: T.i32 },

@@ -3,7 +3,7 @@
 // another user could have replaced it.
 import { fail } from "./errors";
 import { absolute, dirname } from "./paths";
-import { E, isDir, OsError, readFile, realpath, stat } from "./sys";
+import { E, isDir, isLink, OsError, readFile, readlink, type Stat, stat } from "./sys";
 
 /** Used when the daemon's environment has no PATH. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -13,8 +13,10 @@ export interface Program {
   name: string;
   /** The path handed to execve, as the daemon sees it (inside the chroot). */
   path: string;
-  /** The same file as the launcher sees it. */
+  /** The same file as the launcher sees it, symlinks followed. */
   host: string;
+  /** The chroot directory on the host, if any. */
+  root?: string;
 }
 
 interface Where {
@@ -26,17 +28,66 @@ interface Where {
   searchPath: string;
 }
 
-const onHost = (w: Where, p: string) => (w.root ? `${w.root}${p}` : p);
+interface Entry {
+  /** The path as the daemon sees it. */
+  at: string;
+  st: Stat;
+  /** The directory holding it. */
+  parent: Stat;
+  last: boolean;
+}
 
-function probe(name: string, host: string): "ok" | "missing" | "directory" | "noexec" {
+/**
+ * Follows `path` the way the kernel will for the daemon, one component and one
+ * symlink at a time, so that absolute links inside a chroot stay inside it.
+ * Calls `visit` for "/" and every entry passed; returns the final file's host
+ * path and status. Throws OsError as the kernel would.
+ */
+function walk(path: string, root: string | undefined, visit?: (e: Entry) => void) {
+  const host = (at: string) => (root ? `${root}${at}` : at);
+  let dir = "/";
+  let dirStat = stat(host(dir), false);
+  visit?.({ at: dir, st: dirStat, parent: dirStat, last: false });
+  const pending = path.split("/").filter(Boolean);
+  for (let links = 0; ; ) {
+    const name = pending.shift();
+    if (name === undefined || name === ".") {
+      if (name === undefined) return { host: host(dir), st: dirStat };
+      continue;
+    }
+    if (name === "..") {
+      dir = dirname(dir);
+      dirStat = stat(host(dir), false);
+      continue;
+    }
+    const at = `${dir === "/" ? "" : dir}/${name}`;
+    const st = stat(host(at), false);
+    visit?.({ at, st, parent: dirStat, last: pending.length === 0 && !isLink(st) });
+    if (isLink(st)) {
+      if (++links > 40) throw new OsError(E.ELOOP);
+      const target = readlink(host(at));
+      pending.unshift(...target.split("/").filter(Boolean));
+      if (target.startsWith("/")) {
+        dir = "/";
+        dirStat = stat(host(dir), false);
+      }
+      continue;
+    }
+    if (pending.length === 0) return { host: host(at), st };
+    if (!isDir(st)) throw new OsError(E.ENOTDIR);
+    dir = at;
+    dirStat = st;
+  }
+}
+
+function probe(name: string, path: string, root: string | undefined): { found: "ok" | "missing" | "directory" | "noexec"; host: string } {
   try {
-    const st = stat(host);
-    if (isDir(st)) return "directory";
-    return st.mode & 0o111 ? "ok" : "noexec";
+    const { host, st } = walk(path, root);
+    return { host, found: isDir(st) ? "directory" : st.mode & 0o111 ? "ok" : "noexec" };
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
-    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) return "missing";
-    return fail("cantexec", `program ${name}: ${host}: ${e.message}`);
+    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) return { host: path, found: "missing" };
+    return fail("cantexec", `program ${name}: ${e.message}`);
   }
 }
 
@@ -48,19 +99,18 @@ function probe(name: string, host: string): "ok" | "missing" | "directory" | "no
 export function resolveProgram(name: string, w: Where): Program {
   if (name.includes("/")) {
     const path = w.root ? absolute(w.dir, name) : absolute(w.cwd, name);
-    const host = onHost(w, path);
-    const found = probe(name, host);
+    const { found, host } = probe(name, path, w.root);
     if (found === "missing") fail("notfound", `program ${name} not found${w.root ? ` in ${w.root}` : ""}`);
     if (found === "directory") fail("cantexec", `program ${name} is a directory`);
     if (found === "noexec") fail("cantexec", `program ${name} is not executable`);
-    return { name, path, host };
+    return { name, path, host, root: w.root };
   }
   let unusable: string | undefined;
   for (const entry of w.searchPath.split(":")) {
     if (!entry.startsWith("/")) continue;
     const path = `${entry.replace(/\/+$/, "")}/${name}`;
-    const found = probe(name, onHost(w, path));
-    if (found === "ok") return { name, path, host: onHost(w, path) };
+    const { found, host } = probe(name, path, w.root);
+    if (found === "ok") return { name, path, host, root: w.root };
     if (found !== "missing") unusable ??= path;
   }
   if (unusable) return fail("cantexec", `program ${name} found as ${unusable}, which is not an executable file`);
@@ -69,26 +119,25 @@ export function resolveProgram(name: string, w: Where): Program {
 
 /**
  * As root, refuse a program that someone other than root or the target user
- * could have written: the file and every directory above it must belong to one
- * of them and be writable by no one else (a sticky directory, like /tmp, is fine).
+ * could replace. Walking the path as the kernel will, link by link (inside the
+ * chroot when there is one), every entry passed must belong to one of them;
+ * every directory must be writable by no one else unless it is sticky (like
+ * /tmp), and the program file by no one else at all.
  */
 export function checkSafe(p: Program, targetUid: number): void {
-  let path: string;
+  const { root } = p;
+  const trusted = (uid: number) => uid === 0 || uid === targetUid;
+  const refuse = (at: string, why: string): never =>
+    fail("noperm", `refusing to run ${p.name} as root: ${root ? `${root}${at}` : at} ${why} (--unsafe allows it)`);
   try {
-    path = realpath(p.host);
+    walk(p.path, root, ({ at, st, parent, last }) => {
+      const shared = (parent.mode & 0o022) !== 0;
+      if (!trusted(st.uid)) refuse(at, `is owned by uid ${st.uid}${shared && !last && !isDir(st) ? " in a shared directory" : ""}`);
+      if ((isDir(st) || last) && st.mode & 0o022 && !(isDir(st) && st.mode & 0o1000)) refuse(at, "is writable by group or others");
+    });
   } catch (e) {
-    return fail("cantexec", `program ${p.name}: ${(e as Error).message}`);
-  }
-  for (let at = path, first = true; ; at = dirname(at), first = false) {
-    const st = stat(at, false);
-    const why =
-      st.uid !== 0 && st.uid !== targetUid
-        ? `is owned by uid ${st.uid}`
-        : st.mode & 0o022 && (first || !(st.mode & 0o1000))
-          ? "is writable by group or others"
-          : undefined;
-    if (why) fail("noperm", `refusing to run ${p.name} as root: ${at} ${why} (--unsafe allows it)`);
-    if (at === "/") return;
+    if (e instanceof OsError) fail("cantexec", `program ${p.name}: ${e.message}`);
+    throw e;
   }
 }
 
@@ -98,7 +147,7 @@ export function execFailure(p: Program, errno: number): never {
   if (errno === E.ENOENT) {
     const interpreter = shebang(p.host);
     if (interpreter !== undefined) fail("cantexec", `exec ${p.name}: bad interpreter ${interpreter}: ${text}`);
-    if (probe(p.name, p.host) !== "missing") fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
+    if (probe(p.name, p.path, p.root).found !== "missing") fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
     fail("notfound", `exec ${p.name}: ${text}`);
   }
   if (errno === E.E2BIG) fail("oserr", `exec ${p.name}: ${text}`);

@@ -14,6 +14,7 @@ export const O = {
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 
@@ -107,11 +108,11 @@ export function fstat(fd: number): Stat {
 
 export const isDir = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFDIR;
 export const isFile = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFREG;
+export const isLink = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFLNK;
 
-export function realpath(path: string): string {
-  const out = Buffer.alloc(4097);
-  check(native.dz_realpath(cstr(path), out));
-  return cString(out);
+export function readlink(path: string): string {
+  const out = Buffer.allocUnsafe(4096);
+  return out.subarray(0, check(native.dz_readlink(cstr(path), out, out.length))).toString();
 }
 
 /** Reads a whole file (or at most limit bytes) as text. */

@@ -1,6 +1,6 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
 
 afterEach(cleanup);
@@ -125,6 +125,19 @@ describe.skipIf(!isRoot)("privilege drop (as root)", () => {
     expect(readlinkSync(`/proc/${pid}/root`)).toBe(jail);
     expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(`${jail}/work`);
     expectIds(pid, NOBODY.uid, NOBODY.gid, idG("nobody"));
+  });
+
+  test("--chroot: an absolute symlink to the program resolves inside the chroot", async () => {
+    const jail = tempDir();
+    mkdirSync(`${jail}/bin`);
+    copyFileSync(PROBE, `${jail}/bin/probe`);
+    sh(["chmod", "755", `${jail}/bin/probe`]);
+    symlinkSync("/bin/probe", `${jail}/bin/link`);
+    const dir = tempDir();
+    const r = await run(["-p", `${dir}/p.pid`, "--chroot", jail, "--", "/bin/link"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const pid = track(readPid(`${dir}/p.pid`));
+    expect(readlinkSync(`/proc/${pid}/exe`)).toBe(`${jail}/bin/probe`);
   });
 
   test("--chroot finds a bare program name in PATH inside the chroot", async () => {
