@@ -94,6 +94,7 @@ struct dz_spec {
 	int64_t stdio[3];
 	const int32_t *keep;   /* inherited fds to leave open, sorted */
 	int64_t nkeep;
+	char *const *cleanup;  /* --foreground: files to remove if the exec fails, or NULL */
 };
 
 /* What the parent learns: the daemon's pid and, on failure, the step and errno. */
@@ -424,14 +425,86 @@ void dz_abandon(struct dz_result *res)
 	res->go_fd = res->status_fd = -1;
 }
 
+struct cleaner_args {
+	char *const *paths;
+	int trigger, trigger_w, ack, ack_r;
+	char *stack;
+};
+
+/*
+ * The foreground launcher may be chrooted and unprivileged by the time its exec
+ * fails. This helper, cloned before any of that, stays root and outside the
+ * chroot: it removes the pidfile and new logs when asked, and exits quietly
+ * when the exec succeeds (the trigger pipe closes on exec).
+ */
+static int cleaner(void *p)
+{
+	struct cleaner_args *a = p;
+	sys3(SYS_close, a->trigger_w, 0, 0);
+	sys3(SYS_close, a->ack_r, 0, 0);
+	char c;
+	long r;
+	while ((r = sys3(SYS_read, a->trigger, &c, 1)) == -EINTR)
+		;
+	if (r == 1)
+		for (char *const *f = a->paths; *f; f++)
+			sys3(SYS_unlinkat, AT_FDCWD, *f, 0);
+	sys3(SYS_exit, 0, 0, 0);
+	return 0;
+}
+
+/* Clones the cleaner from a short-lived child, so it is not left as a child of the exec'd program. */
+static int cleaner_parent(void *p)
+{
+	struct cleaner_args *a = p;
+	return clone(cleaner, a->stack + STACK_SIZE, CLONE_VM, a) < 0;
+}
+
+static struct cleaner_args cleanup_args;
+
+/* Starts the cleaner; returns the fds to trigger it and to wait for it, or -1s. */
+static void start_cleaner(char *const *paths, int *trigger, int *ack)
+{
+	int t[2], k[2];
+	*trigger = *ack = -1;
+	if (pipe2(t, O_CLOEXEC))
+		return;
+	if (pipe2(k, O_CLOEXEC)) {
+		close(t[0]), close(t[1]);
+		return;
+	}
+	char *first = new_stack(STACK_SIZE);
+	if (!cleanup_args.stack)
+		cleanup_args.stack = new_stack(STACK_SIZE);
+	if (first && cleanup_args.stack) {
+		cleanup_args = (struct cleaner_args){ paths, t[0], t[1], k[1], k[0], cleanup_args.stack };
+		pid_t pid = clone(cleaner_parent, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &cleanup_args);
+		if (pid > 0) {
+			while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+				;
+			*trigger = t[1];
+			*ack = k[0];
+			t[1] = k[0] = -1;
+		}
+	}
+	if (first)
+		munmap(first - 4096, STACK_SIZE + 4096);
+	close(t[0]), close(k[1]);
+	if (t[1] >= 0)
+		close(t[1]), close(k[0]);
+}
+
 /*
  * --foreground: the same setup in this process, then exec in place. On failure
- * stdio is put back so the launcher can still report the error.
+ * stdio is put back, and the cleaner has removed the files, so the launcher can
+ * still report the error.
  */
 int dz_exec(const struct dz_spec *s, struct dz_result *res)
 {
-	int saved[3], step;
+	int saved[3], step, trigger = -1, ack = -1;
 	memset(res, 0, sizeof *res);
+	if (s->cleanup && *s->cleanup)
+		start_cleaner(s->cleanup, &trigger, &ack);
 	for (int i = 0; i < 3; i++)
 		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
 	uint64_t old;
@@ -446,6 +519,14 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	for (int i = 0; i < 3; i++)
 		if (saved[i] >= 0)
 			dup2(saved[i], i);
+	if (trigger >= 0) {
+		char c = 1;
+		if (write(trigger, &c, 1) == 1)
+			while (read(ack, &c, 1) < 0 && errno == EINTR)
+				;
+		close(trigger);
+		close(ack);
+	}
 	return fail(res, step, (int)-r);
 }
 

@@ -19,6 +19,8 @@ export interface Spec {
   core: boolean;
   stdio: [number, number, number];
   keep: number[];
+  /** --foreground: files to remove if the exec fails (the launcher may no longer be able to). */
+  cleanup?: string[];
 }
 
 /** Mirrors the step list in ffi/daemonize.c. */
@@ -28,7 +30,7 @@ const STEPS = [
 ] as const;
 const EXEC_STEP = STEPS.length - 1;
 
-/** The C struct dz_spec: sixteen 8-byte fields. `refs` keeps the pointed-to memory alive. */
+/** The C struct dz_spec: seventeen 8-byte fields. `refs` keeps the pointed-to memory alive. */
 function marshal(s: Spec) {
   const refs: NodeJS.TypedArray[] = [];
   const str = (v: string) => {
@@ -49,6 +51,7 @@ function marshal(s: Spec) {
     BigInt(s.uid), BigInt(s.gid), BigInt(s.umask), s.core ? 1n : 0n,
     BigInt(s.stdio[0]), BigInt(s.stdio[1]), BigInt(s.stdio[2]),
     view(new Int32Array(s.keep.length ? s.keep : [0])), BigInt(s.keep.length),
+    s.cleanup?.length ? list(s.cleanup) : 0n,
   ];
   const struct = new BigInt64Array(fields);
   refs.push(struct);

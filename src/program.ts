@@ -141,17 +141,23 @@ export function checkSafe(p: Program, targetUid: number): void {
   }
 }
 
-/** Names an exec failure; ENOENT for a file that exists means its #! interpreter is missing. */
-export function execFailure(p: Program, errno: number): never {
-  const text = new OsError(errno).message;
-  if (errno === E.ENOENT) {
-    const interpreter = shebang(p.host);
-    if (interpreter !== undefined) fail("cantexec", `exec ${p.name}: bad interpreter ${interpreter}: ${text}`);
-    if (probe(p.name, p.path, p.root).found !== "missing") fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
-    fail("notfound", `exec ${p.name}: ${text}`);
-  }
-  if (errno === E.E2BIG) fail("oserr", `exec ${p.name}: ${text}`);
-  return fail("cantexec", `exec ${p.name}: ${text}`);
+/**
+ * How to name an exec failure: ENOENT for a file that exists means its #!
+ * interpreter or ELF loader is missing. The file is looked at now, because
+ * after a --foreground chroot the launcher can no longer see it.
+ */
+export function explainExec(p: Program): (errno: number) => never {
+  const interpreter = shebang(p.host);
+  const exists = probe(p.name, p.path, p.root).found !== "missing";
+  return (errno) => {
+    const text = new OsError(errno).message;
+    if (errno === E.ENOENT) {
+      if (interpreter !== undefined) fail("cantexec", `exec ${p.name}: bad interpreter ${interpreter}: ${text}`);
+      if (exists) fail("cantexec", `exec ${p.name}: ${text} (its ELF interpreter is missing)`);
+      fail("notfound", `exec ${p.name}: ${text}`);
+    }
+    return fail(errno === E.E2BIG ? "oserr" : "cantexec", `exec ${p.name}: ${text}`);
+  };
 }
 
 function shebang(host: string): string | undefined {

@@ -17,7 +17,7 @@ import type { StartOptions } from "./options";
 import { absolute } from "./paths";
 import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
 import { requireRoot, resolveIdentity } from "./privileges";
-import { checkSafe, DEFAULT_PATH, execFailure, resolveProgram } from "./program";
+import { checkSafe, DEFAULT_PATH, explainExec, resolveProgram } from "./program";
 import { openStdio } from "./stdio";
 import { E, isDir, isInheritable, OsError, stat } from "./sys";
 
@@ -49,7 +49,6 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   const env = buildEnv(o, who, o.envFile === undefined ? undefined : absolute(o.cwd, o.envFile));
   const program = resolveProgram(o.argv[0] as string, { cwd: o.cwd, root, dir, searchPath: env.get("PATH") ?? DEFAULT_PATH });
   if ((process.geteuid?.() ?? 0) === 0 && !o.unsafe) checkSafe(program, who?.uid ?? 0);
-  const onExec = (errno: number) => execFailure(program, errno);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
   if (pidfile) checkDirectory(pidfile, o.unsafe);
@@ -73,14 +72,15 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   };
   try {
     if (o.foreground) {
+      const onExec = explainExec(program);
       if (pidfile) publish(pidfile, process.pid, o.unsafe);
       try {
-        execInPlace(spec, onExec);
+        execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
       } finally {
         if (pidfile) unpublish(pidfile, process.pid);
       }
     }
-    const daemon = spawn(spec, onExec);
+    const daemon = spawn(spec, (errno) => explainExec(program)(errno));
     try {
       if (pidfile) publish(pidfile, daemon.pid, o.unsafe);
     } catch (e) {

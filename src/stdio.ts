@@ -8,6 +8,8 @@ import { close, E, fchmod, fchown, fstat, O, OsError, open, stat, unlink } from 
 
 export interface Stdio {
   fds: [number, number, number];
+  /** The log files this start created. */
+  created: string[];
   /** Closes the launcher's copies. */
   close(): void;
   /**
@@ -27,13 +29,14 @@ interface LogRequest {
 
 export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
   const opened: number[] = [];
-  const created: { path: string; dev: number; ino: number }[] = [];
+  const made: { path: string; dev: number; ino: number }[] = [];
   const keep = (fd: number) => (opened.push(fd), fd);
   const done: Stdio = {
     fds: [-1, -1, -1],
+    created: [],
     close: () => opened.splice(0).forEach(close),
     discard: () =>
-      created.splice(0).forEach(({ path, dev, ino }) => {
+      made.splice(0).forEach(({ path, dev, ino }) => {
         try {
           const now = stat(path, false);
           if (now.dev === dev && now.ino === ino && now.size === 0) unlink(path);
@@ -46,7 +49,8 @@ export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
     try {
       const fd = keep(open(path, O.WRONLY | O.APPEND | O.CREAT | O.EXCL | O.NOFOLLOW, mode));
       const st = fstat(fd);
-      created.push({ path, dev: st.dev, ino: st.ino });
+      made.push({ path, dev: st.dev, ino: st.ino });
+      done.created.push(path);
       fchmod(fd, mode);
       if (who) fchown(fd, who.uid, who.gid);
       return fd;

@@ -241,6 +241,8 @@ describe("foreground", () => {
     expect(procStatus(pid).Umask).toBe("0077");
     expect(procStatus(pid).SigIgn).toBe("0000000000000000");
     expect([...procFds(pid).keys()].sort()).toEqual([0, 1, 2]);
+    // The helper that would have cleaned up after a failed exec is nobody's child here.
+    expect(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")).toBe("");
   });
 
   test("a failed exec in the foreground reaches the caller's stderr and removes the pidfile", async () => {

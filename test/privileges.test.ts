@@ -1,6 +1,6 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
 
 afterEach(cleanup);
@@ -138,6 +138,17 @@ describe.skipIf(!isRoot)("privilege drop (as root)", () => {
     expect([r.code, r.stderr]).toEqual([0, ""]);
     const pid = track(readPid(`${dir}/p.pid`));
     expect(readlinkSync(`/proc/${pid}/exe`)).toBe(`${jail}/bin/probe`);
+  });
+
+  test("--foreground: an exec that fails after the drop and the chroot is reported and leaves nothing behind", async () => {
+    const jail = tempDir();
+    mkdirSync(`${jail}/bin`);
+    writeFileSync(`${jail}/bin/script`, "#!/no/such/shell\n", { mode: 0o755 });
+    const dir = tempDir();
+    const r = await run(["-f", "-p", `${dir}/p.pid`, "-l", `${dir}/log`, "--chroot", jail, "-u", "nobody", "--", "/bin/script"]);
+    expect(r.stderr).toBe("daemonize: error: exec /bin/script: bad interpreter /no/such/shell: No such file or directory\n");
+    expect(r.code).toBe(126);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test("--chroot finds a bare program name in PATH inside the chroot", async () => {
