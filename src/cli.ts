@@ -24,7 +24,7 @@ const startArgs = {
   core: { type: "boolean", description: "Allow core dumps (default: RLIMIT_CORE is 0)" },
   "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N open (repeatable); every other fd >= 3 is closed" },
   oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running" },
-  unsafe: { type: "boolean", description: "As root, allow a program that others could have written" },
+  unsafe: { type: "boolean", description: "Allow a program, pidfile or pidfile directory that others could have written" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
