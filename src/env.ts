@@ -55,6 +55,6 @@ export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: st
   if (envFile) for (const [k, v] of readEnvFile(envFile)) env.set(k, v);
   for (const [k, v] of o.env) env.set(k, v);
   for (const [k, v] of env)
-    if (k.length + v.length + 1 >= MAX_STRING) fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
+    if (Buffer.byteLength(k) + Buffer.byteLength(v) + 1 >= MAX_STRING) fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
   return env;
 }

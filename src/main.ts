@@ -13,7 +13,7 @@ try {
   else if (parsed === "version") process.stdout.write(versionText());
   else {
     options = parsed;
-    const { pid } = await start(parsed);
+    const { pid } = start(parsed);
     if (parsed.verbose) await say("info", `started ${parsed.argv[0]} as pid ${pid}`);
   }
 } catch (caught) {

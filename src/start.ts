@@ -32,7 +32,7 @@ function checkDir(host: string, what: string): void {
   }
 }
 
-export async function start(o: StartOptions): Promise<{ pid: number }> {
+export function start(o: StartOptions): { pid: number } {
   const who = resolveIdentity(o.user, o.group);
   const root = o.chroot === undefined ? undefined : absolute(o.cwd, o.chroot).replace(/\/+$/, "") || "/";
   if (root !== undefined) {
@@ -44,7 +44,7 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
-    if (arg.length >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
+    if (Buffer.byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
 
   const env = buildEnv(o, who, o.envFile === undefined ? undefined : absolute(o.cwd, o.envFile));
   const program = resolveProgram(o.argv[0] as string, { cwd: o.cwd, root, dir, searchPath: env.get("PATH") ?? DEFAULT_PATH });
@@ -74,11 +74,8 @@ export async function start(o: StartOptions): Promise<{ pid: number }> {
     if (o.foreground) {
       const onExec = explainExec(program);
       if (pidfile) publish(pidfile, process.pid, o.unsafe);
-      try {
-        execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
-      } finally {
-        if (pidfile) unpublish(pidfile, process.pid);
-      }
+      // By the time the exec fails this process may be chrooted and unprivileged: the native side cleans up.
+      execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
     }
     const daemon = spawn(spec, (errno) => explainExec(program)(errno));
     try {
