@@ -12,7 +12,7 @@
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import {
-  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
+  close, E, fchmod, openToOthers, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
   readFile, rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
@@ -81,10 +81,8 @@ export function checkDirectory(path: string, unsafe: boolean): void {
   } catch (e) {
     return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
   }
-  if (unsafe) return;
-  const foreign = st.uid !== 0 && st.uid !== euid();
-  if (foreign || (st.mode & 0o022 && !(st.mode & 0o1000)))
-    fail("noperm", `pidfile directory ${dir} ${foreign ? `is owned by uid ${st.uid}` : "is writable by group or others"}; refusing to use it (--unsafe allows it)`);
+  const why = unsafe ? undefined : openToOthers(st, [0, euid()]);
+  if (why) fail("noperm", `pidfile directory ${dir} ${why}; refusing to use it (--unsafe allows it)`);
 }
 
 /** The live daemon an open pidfile names, or undefined if it names none. */

@@ -3,7 +3,7 @@
 // another user could have replaced it.
 import { fail } from "./errors";
 import { absolute, dirname } from "./paths";
-import { E, isDir, isLink, OsError, readFile, readlink, type Stat, stat } from "./sys";
+import { E, isDir, isLink, OsError, openToOthers, readFile, readlink, type Stat, stat } from "./sys";
 
 /** Used when the daemon's environment has no PATH. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -32,9 +32,6 @@ interface Entry {
   /** The path as the daemon sees it. */
   at: string;
   st: Stat;
-  /** The directory holding it. */
-  parent: Stat;
-  last: boolean;
 }
 
 /**
@@ -47,7 +44,7 @@ function walk(path: string, root: string | undefined, visit?: (e: Entry) => void
   const host = (at: string) => (root ? `${root}${at}` : at);
   let dir = "/";
   let dirStat = stat(host(dir), false);
-  visit?.({ at: dir, st: dirStat, parent: dirStat, last: false });
+  visit?.({ at: dir, st: dirStat });
   const pending = path.split("/").filter(Boolean);
   for (let links = 0; ; ) {
     const name = pending.shift();
@@ -62,7 +59,7 @@ function walk(path: string, root: string | undefined, visit?: (e: Entry) => void
     }
     const at = `${dir === "/" ? "" : dir}/${name}`;
     const st = stat(host(at), false);
-    visit?.({ at, st, parent: dirStat, last: pending.length === 0 && !isLink(st) });
+    visit?.({ at, st });
     if (isLink(st)) {
       if (++links > 40) throw new OsError(E.ELOOP);
       const target = readlink(host(at));
@@ -126,14 +123,12 @@ export function resolveProgram(name: string, w: Where): Program {
  */
 export function checkSafe(p: Program, targetUid: number): void {
   const { root } = p;
-  const trusted = (uid: number) => uid === 0 || uid === targetUid;
-  const refuse = (at: string, why: string): never =>
-    fail("noperm", `refusing to run ${p.name} as root: ${root ? `${root}${at}` : at} ${why} (--unsafe allows it)`);
+  const owners = [0, targetUid];
   try {
-    walk(p.path, root, ({ at, st, parent, last }) => {
-      const shared = (parent.mode & 0o022) !== 0;
-      if (!trusted(st.uid)) refuse(at, `is owned by uid ${st.uid}${shared && !last && !isDir(st) ? " in a shared directory" : ""}`);
-      if ((isDir(st) || last) && st.mode & 0o022 && !(isDir(st) && st.mode & 0o1000)) refuse(at, "is writable by group or others");
+    walk(p.path, root, ({ at, st }) => {
+      // A symlink's own mode means nothing; who owns it does.
+      const why = isLink(st) ? openToOthers({ ...st, mode: 0 }, owners) : openToOthers(st, owners);
+      if (why) fail("noperm", `refusing to run ${p.name} as root: ${root ? `${root}${at}` : at} ${why} (--unsafe allows it)`);
     });
   } catch (e) {
     if (e instanceof OsError) fail("cantexec", `program ${p.name}: ${e.message}`);

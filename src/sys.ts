@@ -110,6 +110,17 @@ export const isDir = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFDIR;
 export const isFile = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFREG;
 export const isLink = (st: Stat): boolean => (st.mode & S_IFMT) === S_IFLNK;
 
+/**
+ * Why a file or directory could be changed by someone outside `owners` (a
+ * sticky directory, like /tmp, only lets each user replace their own entries),
+ * or undefined when it could not.
+ */
+export function openToOthers(st: Stat, owners: number[]): string | undefined {
+  if (!owners.includes(st.uid)) return `is owned by uid ${st.uid}`;
+  if (st.mode & 0o022 && !(isDir(st) && st.mode & 0o1000)) return "is writable by group or others";
+  return undefined;
+}
+
 export function readlink(path: string): string {
   const out = Buffer.allocUnsafe(4096);
   return out.subarray(0, check(native.dz_readlink(cstr(path), out, out.length))).toString();
