@@ -1,10 +1,12 @@
 // The command line: declares the commands and turns argv into typed options.
-// The work itself is done by plain library functions (src/start.ts).
+// The work itself is done by plain library functions (src/start.ts, src/control.ts).
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
+import { parseSchedule, parseSignal, type Step } from "./control";
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
 import type { StartOptions } from "./options";
+import { absolute } from "./paths";
 
 const startArgs = {
   pidfile: { type: "string", alias: "p", valueHint: "FILE", description: "Write the daemon's pid to FILE; refuse to start while that daemon lives" },
@@ -34,10 +36,44 @@ const startArgs = {
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
 const REPEATABLE = new Set(["env", "keep-fd"]);
 
-export const start = {
-  meta: { name: "daemonize", version: pkg.version, description: "Run a program as a well-behaved Unix daemon" },
-  args: startArgs,
-} satisfies CommandDef<typeof startArgs>;
+const controlArgs = {
+  pidfile: { type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
+  unsafe: { type: "boolean", description: "Trust a pidfile or pidfile directory that others could have written" },
+  quiet: startArgs.quiet,
+  verbose: startArgs.verbose,
+  help: startArgs.help,
+} as const satisfies ArgsDef;
+
+const stopArgs = {
+  signal: { type: "string", alias: "s", valueHint: "SIG", description: "Signal to send (default TERM)" },
+  timeout: { type: "string", valueHint: "SECONDS", description: "How long to wait for the daemon to exit (default 30)" },
+  retry: { type: "string", valueHint: "SCHEDULE", description: "start-stop-daemon schedule: TERM/30/KILL/5, or N for TERM/N/KILL/N" },
+} as const satisfies ArgsDef;
+
+const meta = (name: string, description: string) => ({ name: `daemonize ${name}`, version: pkg.version, description });
+
+/** Every command: citty declarations, which also render --help. */
+export const commands = {
+  start: { meta: meta("[start]", "Run a program as a well-behaved Unix daemon (the default command)"), args: startArgs },
+  status: {
+    meta: meta("status", "Is the daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown"),
+    args: { ...controlArgs, json: { type: "boolean", description: "Print one JSON object" } },
+  },
+  stop: { meta: meta("stop", "Signal the daemon and wait until it is gone; removes its pidfile"), args: { ...controlArgs, ...stopArgs } },
+  restart: { meta: meta("restart", "Stop (as stop does), then start"), args: { ...startArgs, ...stopArgs } },
+  signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon"), args: controlArgs },
+} satisfies Record<string, CommandDef>;
+
+export type CommandName = keyof typeof commands;
+
+/** The synopsis after the options, which citty cannot describe. */
+const SYNOPSIS: Record<CommandName, string> = {
+  start: "[--] PROGRAM [ARGS...]",
+  status: "",
+  stop: "",
+  restart: "[--] PROGRAM [ARGS...]",
+  signal: "SIGNAL",
+};
 
 /** What the command line says, by option name as declared. */
 export interface Scanned {
@@ -114,6 +150,12 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
   return out;
 }
 
+const valueOf = (values: Map<string, string>) => (name: string) => {
+  const v = values.get(name);
+  if (v === "") usage(`--${name} needs a non-empty value`);
+  return v;
+};
+
 function parseUmask(text: string): number {
   if (!/^[0-7]{1,4}$/.test(text) || Number.parseInt(text, 8) > 0o777)
     return usage(`--umask ${JSON.stringify(text)} is not an octal mode from 000 to 777`);
@@ -128,18 +170,14 @@ function parseFd(text: string): number {
 }
 
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
-export function startOptions(argv: string[], cwd: string): StartOptions | "help" | "version" {
-  const { flags, values, repeated, program } = scan(argv, startArgs);
+export function startOptions(argv: string[], cwd: string, args: ArgsDef = startArgs): StartOptions | "help" | "version" {
+  const { flags, values, repeated, program } = scan(argv, args);
   if (flags.has("help")) return "help";
   if (flags.has("version")) return "version";
   if (program.length === 0) usage("no program given: daemonize [options] -- program [args...]");
   if (program[0] === "") usage("the program name is empty");
   if (flags.has("verbose") && flags.has("quiet")) usage("--verbose and --quiet contradict each other");
-  const value = (name: keyof typeof startArgs) => {
-    const v = values.get(name);
-    if (v === "") usage(`--${name} needs a non-empty value`);
-    return v;
-  };
+  const value = valueOf(values);
   const log = value("log");
   return {
     argv: program,
@@ -166,10 +204,59 @@ export function startOptions(argv: string[], cwd: string): StartOptions | "help"
   };
 }
 
-/** citty's usage text, with the program part of the synopsis, and plain when not on a terminal. */
-export async function usageText(tty: boolean): Promise<string> {
+function stopSchedule(values: Map<string, string>): Step[] {
+  const value = valueOf(values);
+  const retry = value("retry");
+  if (retry !== undefined) {
+    if (values.has("signal") || values.has("timeout")) usage("--retry replaces --signal and --timeout: give one or the other");
+    return parseSchedule(retry);
+  }
+  const timeout = value("timeout") ?? "30";
+  if (!/^\d{1,6}(\.\d+)?$/.test(timeout)) usage(`--timeout ${JSON.stringify(timeout)} is not a number of seconds`);
+  return [{ signal: parseSignal(value("signal") ?? "TERM") }, { seconds: Number(timeout) }];
+}
+
+export type Command =
+  | { name: "help"; of: CommandName }
+  | { name: "version" }
+  | { name: "start"; start: StartOptions }
+  | { name: "restart"; start: StartOptions; schedule: Step[] }
+  | { name: "status"; pidfile: string; json: boolean; unsafe: boolean }
+  | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
+  | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean };
+
+/** The command is the first argument; without one, the command is start. */
+export function parseCommandLine(argv: string[], cwd: string): Command {
+  const first = argv[0] as string;
+  const name: CommandName = first in commands && first !== "start" ? (first as CommandName) : "start";
+  const rest = first === name ? argv.slice(1) : argv;
+  if (name === "start" || name === "restart") {
+    const parsed = startOptions(rest, cwd, commands[name].args);
+    if (parsed === "help" || parsed === "version") return parsed === "help" ? { name: "help", of: name } : { name: "version" };
+    if (name === "start") return { name, start: parsed };
+    if (!parsed.pidfile) usage("restart needs --pidfile");
+    return { name, start: parsed, schedule: stopSchedule(scan(rest, commands.restart.args).values) };
+  }
+  const { flags, values, program } = scan(rest, commands[name].args);
+  if (flags.has("help")) return { name: "help", of: name };
+  const pidfileArg = valueOf(values)("pidfile");
+  if (pidfileArg === undefined) return usage(`${name} needs --pidfile`);
+  const pidfile = absolute(cwd, pidfileArg);
+  const unsafe = flags.has("unsafe");
+  if (name === "signal") {
+    if (program.length !== 1) usage("signal needs exactly one SIGNAL, by name (HUP) or number");
+    return { name, pidfile, signal: parseSignal(program[0] as string), unsafe, verbose: flags.has("verbose") };
+  }
+  if (program.length > 0) usage(`unexpected argument ${JSON.stringify(program[0])}`);
+  if (name === "status") return { name, pidfile, json: flags.has("json"), unsafe };
+  return { name, pidfile, schedule: stopSchedule(values), unsafe, verbose: flags.has("verbose") };
+}
+
+/** citty's usage text, with the synopsis it cannot describe, and plain when not on a terminal. */
+export async function usageText(of: CommandName, tty: boolean): Promise<string> {
   const { renderUsage } = await import("citty");
-  const text = (await renderUsage(start)).replace("[OPTIONS] ", "[start] [OPTIONS] [--] PROGRAM [ARGS...]");
+  const cmd = commands[of];
+  const text = (await renderUsage(cmd as CommandDef)).replace(/^.*USAGE.*$/m, (line) => `${line.trimEnd()} ${SYNOPSIS[of]}`.trimEnd());
   return `${tty ? text : text.replace(/\x1b\[[0-9;]*m/g, "")}\n`;
 }
 

@@ -30,3 +30,18 @@ export class DaemonizeError extends Error {
 export function fail(kind: Failure, message: string): never {
   throw new DaemonizeError(kind, message);
 }
+
+/** `daemonize status`: the LSB status codes init scripts expect. */
+export const STATUS_EXIT = {
+  running: { code: 0, meaning: "running" },
+  dead: { code: 1, meaning: "not running, but the pidfile remains" },
+  stopped: { code: 3, meaning: "not running: no pidfile" },
+  unknown: { code: 4, meaning: "unknown: the pidfile cannot be read or trusted, or does not hold a pid" },
+} as const;
+
+/** `daemonize stop` and `daemonize signal` (64 is a usage error, as for start). */
+export const STOP_EXIT = {
+  done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal)" },
+  failed: { code: 1, meaning: "could not be signalled: not running (signal only), not permitted, or the pidfile cannot be used" },
+  timeout: { code: 2, meaning: "stop only: the schedule ran out and the process still lives" },
+} as const;

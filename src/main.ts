@@ -1,29 +1,70 @@
-import { startOptions, usageText, versionText } from "./cli";
-import { DaemonizeError } from "./errors";
+import { type Command, parseCommandLine, usageText, versionText } from "./cli";
+import { signal, status, stop } from "./control";
+import { DaemonizeError, STATUS_EXIT } from "./errors";
 import { say } from "./log";
 import type { StartOptions } from "./options";
+import { absolute } from "./paths";
 import { start } from "./start";
 import { OsError } from "./sys";
 
-const argv = process.argv.slice(2);
-let options: StartOptions | undefined;
-try {
-  const parsed = startOptions(argv[0] === "start" ? argv.slice(1) : argv, process.cwd());
-  if (parsed === "help") process.stdout.write(await usageText(Boolean(process.stdout.isTTY)));
-  else if (parsed === "version") process.stdout.write(versionText());
-  else {
-    options = parsed;
-    const { pid } = start(parsed);
-    if (parsed.verbose) await say("info", `started ${parsed.argv[0]} as pid ${pid}`);
+/** Runs a start; its failures become one line and an exit code. */
+async function launch(o: StartOptions): Promise<number> {
+  try {
+    const { pid } = start(o);
+    if (o.verbose) await say("info", `started ${o.argv[0]} as pid ${pid}`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof DaemonizeError)) throw e;
+    if (e.kind === "running" && o.oknodo) {
+      if (!o.quiet) await say("info", e.message);
+      return 0;
+    }
+    await say("error", e.message);
+    return e.exitCode;
   }
+}
+
+async function run(cmd: Command): Promise<number> {
+  switch (cmd.name) {
+    case "help":
+      await say("log", (await usageText(cmd.of, Boolean(process.stdout.isTTY))).trimEnd());
+      return 0;
+    case "version":
+      await say("log", versionText().trimEnd());
+      return 0;
+    case "start":
+      return launch(cmd.start);
+    case "status": {
+      const s = status(cmd.pidfile, cmd.unsafe);
+      const { message, ...fields } = s;
+      await say("log", cmd.json ? JSON.stringify({ running: s.state === "running", ...fields }) : message);
+      return STATUS_EXIT[s.state].code;
+    }
+    case "restart": {
+      const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
+      const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
+      if (stopped.code !== 0) {
+        await say("error", stopped.message);
+        return stopped.code;
+      }
+      return launch(cmd.start);
+    }
+    case "stop":
+    case "signal": {
+      const r = cmd.name === "stop" ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe) : signal(cmd.pidfile, cmd.signal, cmd.unsafe);
+      if (r.code !== 0) await say("error", r.message);
+      else if (cmd.verbose) await say("info", r.message);
+      return r.code;
+    }
+  }
+}
+
+try {
+  process.exitCode = await run(parseCommandLine(process.argv.slice(2), process.cwd()));
 } catch (caught) {
   // Every failure path names its step; an OsError that still gets here is a bug, but it gets one line and 71 too.
   const e = caught instanceof OsError ? new DaemonizeError("oserr", caught.message) : caught;
   if (!(e instanceof DaemonizeError)) throw e;
-  if (e.kind === "running" && options?.oknodo) {
-    if (!options.quiet) await say("info", e.message);
-  } else {
-    await say("error", e.message);
-    process.exitCode = e.exitCode;
-  }
+  await say("error", e.message);
+  process.exitCode = e.exitCode;
 }

@@ -11,16 +11,15 @@
 // every fd at start-up is still recognised.
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
+import { bootId, startedAtMs, startTicks } from "./proc";
 import {
   close, E, fchmod, openToOthers, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
-  readFile, rename, type Stat, stat, unlink, writeAll,
+  rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
 const XATTR = "user.daemonize.start";
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 4194304;
-/** USER_HZ, the unit of /proc/PID/stat start times, is 100 on every Linux ABI. */
-const TICKS_PER_SECOND = 100;
 /** Slack for the fallback check: /proc times have 10 ms resolution. */
 const SLACK_MS = 1000;
 
@@ -31,29 +30,10 @@ export function parsePid(text: string): number | undefined {
   return pid > 1 && pid <= PID_MAX ? pid : undefined;
 }
 
-/** The kernel's start time of a live (not zombie) process, in ticks since boot. */
-function startTicks(pid: number): number | undefined {
-  let text: string;
-  try {
-    text = readFile(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return Number(fields[19]);
-}
-
-const bootId = () => readFile("/proc/sys/kernel/random/boot_id").trim();
-
 /** What the attribute records: two processes never share all three. */
 const identity = (pid: number, ticks: number) => `${bootId()} ${pid} ${ticks}`;
 
-function startedBy(ticks: number, st: Stat): boolean {
-  const uptimeMs = Number.parseFloat(readFile("/proc/uptime")) * 1000;
-  const startMs = Date.now() - uptimeMs + (ticks * 1000) / TICKS_PER_SECOND;
-  return startMs <= st.mtimeMs + SLACK_MS;
-}
+const startedBy = (ticks: number, st: Stat) => startedAtMs(ticks) <= st.mtimeMs + SLACK_MS;
 
 function refuseLink(path: string, e: unknown): never {
   if (e instanceof OsError && e.errno === E.ELOOP)
@@ -85,8 +65,11 @@ export function checkDirectory(path: string, unsafe: boolean): void {
   if (why) fail("noperm", `pidfile directory ${dir} ${why}; refusing to use it (--unsafe allows it)`);
 }
 
-/** The live daemon an open pidfile names, or undefined if it names none. */
-function inspect(fd: number, path: string, unsafe: boolean): number | undefined {
+/** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */
+export type Examined = { state: "none" } | { state: "dead"; pid: number } | { state: "running"; pid: number; ticks: number };
+
+/** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
+function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
   const st = fstat(fd);
   if (!isFile(st)) fail("cantcreat", `pidfile ${path} is not a regular file`);
   checkOwner(path, st, unsafe);
@@ -95,10 +78,10 @@ function inspect(fd: number, path: string, unsafe: boolean): number | undefined 
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
   const ticks = startTicks(pid);
-  if (ticks === undefined) return undefined;
+  if (ticks === undefined) return { state: "dead", pid };
   const recorded = fgetxattr(fd, XATTR);
   const alive = recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks);
-  return alive ? pid : undefined;
+  return alive ? { state: "running", pid, ticks } : { state: "dead", pid };
 }
 
 function openExisting(path: string): number | undefined {
@@ -110,15 +93,20 @@ function openExisting(path: string): number | undefined {
   }
 }
 
-/** The pid of the live daemon that `path` names; undefined when there is none. */
-export function runningPid(path: string, unsafe: boolean): number | undefined {
+export function examine(path: string, unsafe: boolean): Examined {
   const fd = openExisting(path);
-  if (fd === undefined) return undefined;
+  if (fd === undefined) return { state: "none" };
   try {
     return inspect(fd, path, unsafe);
   } finally {
     close(fd);
   }
+}
+
+/** The pid of the live daemon that `path` names; undefined when there is none. */
+export function runningPid(path: string, unsafe: boolean): number | undefined {
+  const found = examine(path, unsafe);
+  return found.state === "running" ? found.pid : undefined;
 }
 
 /** How long to wait for another launcher that is replacing the same pidfile. */
@@ -197,7 +185,7 @@ export function publish(path: string, pid: number, unsafe: boolean): void {
       if (old === undefined) continue;
       try {
         const other = inspect(old, path, unsafe);
-        if (other !== undefined) fail("running", `already running (pid ${other})`);
+        if (other.state === "running") fail("running", `already running (pid ${other.pid})`);
         try {
           rename(tmp, path);
         } catch (e) {

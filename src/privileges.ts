@@ -99,3 +99,8 @@ export function requireRoot(what: string): void {
   const euid = process.geteuid?.() ?? 0;
   if (euid !== 0) fail("noperm", `${what} needs root (running as uid ${euid})`);
 }
+
+/** The login name of a uid, or the number when it has none. */
+export function userName(uid: number): string {
+  return lookupUser(String(uid))?.name ?? String(uid);
+}
