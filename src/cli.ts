@@ -256,8 +256,9 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
 export async function usageText(of: CommandName, tty: boolean): Promise<string> {
   const { renderUsage } = await import("citty");
   const cmd = commands[of];
-  const text = (await renderUsage(cmd as CommandDef)).replace(/^.*USAGE.*$/m, (line) => `${line.trimEnd()} ${SYNOPSIS[of]}`.trimEnd());
-  return `${tty ? text : text.replace(/\x1b\[[0-9;]*m/g, "")}\n`;
+  const rendered = await renderUsage(cmd as CommandDef);
+  const text = tty ? rendered : rendered.replace(/\x1b\[[0-9;]*m/g, "");
+  return `${text.replace(/^.*USAGE.*$/m, (line) => `${line.trimEnd()} ${SYNOPSIS[of]}`.trimEnd())}\n`;
 }
 
 export const versionText = (): string =>

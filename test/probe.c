@@ -4,16 +4,32 @@
  * opened), then waits to be judged from the outside through /proc.
  *   PROBE_CLOSE_FDS=1  close every descriptor first, as many daemons do
  *   PROBE_EXIT=N       exit with N right after reporting
+ *   PROBE_IGNORE_TERM  ignore SIGTERM, as a stuck daemon would
+ * SIGHUP, SIGUSR1 and SIGUSR2 are caught and reported as "signal N" lines.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+static void caught(int sig)
+{
+	char line[] = "signal 00\n";
+	line[7] = (char)('0' + sig / 10);
+	line[8] = (char)('0' + sig % 10);
+	(void)!write(1, line, sizeof line - 1);
+}
+
 int main(void)
 {
+	signal(SIGHUP, caught);
+	signal(SIGUSR1, caught);
+	signal(SIGUSR2, caught);
+	if (getenv("PROBE_IGNORE_TERM"))
+		signal(SIGTERM, SIG_IGN);
 	int regained = setuid(0) == 0 && geteuid() == 0;
 	int tty = open("/dev/tty", O_RDWR | O_NOCTTY);
 	const char *tty_text = tty >= 0 ? "open" : strerror(errno);

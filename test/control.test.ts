@@ -1,0 +1,250 @@
+// status, stop, restart and signal: every state, the LSB exit codes, and never
+// the wrong process.
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { alive, cleanup, isRoot, kill, PROBE, procArgv, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+
+afterEach(cleanup);
+
+/** A process that is not a daemon of ours; started before anything the test writes. */
+async function bystander(): Promise<number> {
+  const p = Bun.spawn(["sleep", "1000"]);
+  await waitFor(() => alive(p.pid), "bystander");
+  return track(p.pid);
+}
+
+const ssdStatus = (pidfile: string, exe?: string) =>
+  Bun.spawnSync(["start-stop-daemon", "--status", "--pidfile", pidfile, ...(exe ? ["--exec", exe] : [])]).exitCode;
+
+describe("status", () => {
+  test("not running: no pidfile is 3", async () => {
+    const dir = tempDir();
+    const r = await run(["status", "-p", `${dir}/none.pid`]);
+    expect([r.code, r.stdout]).toEqual([3, "not running\n"]);
+  });
+
+  test("running is 0, with pid, uptime and user; --json has the details", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir, [], ["one", "two"]);
+    const r = await run(["status", "-p", pidfile]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^running \\(pid ${pid}, up \\d+s, user root\\)\\n$`));
+    const j = await run(["status", "--json", "-p", pidfile]);
+    expect(j.code).toBe(0);
+    const o = JSON.parse(j.stdout);
+    expect(o).toMatchObject({ running: true, state: "running", pid, pidfile, user: "root", commandLine: [PROBE, "one", "two"] });
+    expect(Math.abs(Date.parse(o.startedAt) - Date.now())).toBeLessThan(10_000);
+    expect(o.uptimeSeconds).toBeGreaterThanOrEqual(0);
+  });
+
+  test("dead but the pidfile remains is 1", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    await kill(pid);
+    const r = await run(["status", "-p", pidfile]);
+    expect([r.code, r.stdout]).toEqual([1, `not running, but pidfile ${pidfile} names pid ${pid}\n`]);
+    const j = JSON.parse((await run(["status", "--json", "-p", pidfile])).stdout);
+    expect(j).toMatchObject({ running: false, state: "dead", pid });
+  });
+
+  for (const [what, text] of [["empty", ""], ["not a number", "abc\n"], ["pid 1", "1\n"], ["negative", "-5\n"], ["huge", "99999999999\n"], ["two lines", "12\n13\n"]]) {
+    test(`a pidfile holding ${what} is 4, and stop and signal refuse it`, async () => {
+      const dir = tempDir();
+      const pidfile = `${dir}/bad.pid`;
+      writeFileSync(pidfile, text as string);
+      const r = await run(["status", "-p", pidfile]);
+      expect(r.code).toBe(4);
+      expect(r.stdout).toStartWith(`unknown: pidfile ${pidfile} does not hold a pid`);
+      expect((await run(["stop", "-p", pidfile])).code).toBe(1);
+      expect((await run(["signal", "-p", pidfile, "HUP"])).code).toBe(1);
+    });
+  }
+
+  test("a symlinked pidfile is 4", async () => {
+    const dir = tempDir();
+    symlinkSync("/etc/hostname", `${dir}/p.pid`);
+    const r = await run(["status", "-p", `${dir}/p.pid`]);
+    expect([r.code, r.stdout]).toEqual([4, `unknown: pidfile ${dir}/p.pid is a symbolic link; refusing to follow it\n`]);
+  });
+});
+
+describe("never the wrong process", () => {
+  test("a pidfile edited to name an unrelated, older process: not running, not stopped, not signalled", async () => {
+    const other = await bystander();
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    await kill(pid);
+    writeFileSync(pidfile, `${other}\n`);
+    expect((await run(["status", "-p", pidfile])).code).toBe(1);
+    expect((await run(["stop", "-p", pidfile])).code).toBe(0);
+    expect((await run(["signal", "-p", pidfile, "TERM"])).code).toBe(1);
+    expect(alive(other)).toBe(true);
+  });
+
+  test.skipIf(!isRoot)("a pid reused by an unrelated process is left alone", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    await kill(pid);
+    await waitFor(() => !existsSync(`/proc/${pid}`), "the dead daemon to be reaped");
+    let reused = 0;
+    for (let i = 0; i < 50 && reused !== pid; i++) {
+      const sh = Bun.spawnSync(["sh", "-c", `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 1000 >/dev/null 2>&1 </dev/null & echo $!`]);
+      const got = track(Number(sh.stdout.toString()));
+      if (got === pid) reused = got;
+      else await kill(got);
+    }
+    expect(reused).toBe(pid);
+    expect((await run(["status", "-p", pidfile])).code).toBe(1);
+    expect((await run(["stop", "-p", pidfile, "--timeout", "0.2"])).code).toBe(0);
+    expect((await run(["signal", "-p", pidfile, "KILL"])).code).toBe(1);
+    expect(alive(pid)).toBe(true);
+    expect(existsSync(pidfile)).toBe(true);
+  });
+
+  test.skipIf(!isRoot)("as root, a pidfile another user could have written is refused unless --unsafe", async () => {
+    const other = await bystander();
+    const dir = tempDir();
+    const pidfile = `${dir}/theirs.pid`;
+    writeFileSync(pidfile, `${other}\n`);
+    Bun.spawnSync(["chown", "65534", pidfile]);
+    const refusal = `pidfile ${pidfile} is owned by uid 65534; refusing to trust it (--unsafe allows it)`;
+    expect(await run(["status", "-p", pidfile])).toMatchObject({ code: 4, stdout: `unknown: ${refusal}\n` });
+    expect(await run(["stop", "-p", pidfile])).toMatchObject({ code: 1, stderr: `daemonize: error: ${refusal}\n` });
+    expect((await run(["signal", "-p", pidfile, "KILL"])).code).toBe(1);
+    expect(alive(other)).toBe(true);
+    // The same file in a world-writable directory without the sticky bit.
+    mkdirSync(`${dir}/open`);
+    chmodSync(`${dir}/open`, 0o777);
+    writeFileSync(`${dir}/open/p.pid`, `${other}\n`);
+    const open = await run(["stop", "-p", `${dir}/open/p.pid`]);
+    expect(open).toMatchObject({ code: 1, stderr: `daemonize: error: pidfile directory ${dir}/open is writable by group or others; refusing to use it (--unsafe allows it)\n` });
+    // --unsafe trusts the file: it was written after the process started, so the process is taken for its daemon.
+    expect((await run(["stop", "--unsafe", "-p", pidfile])).code).toBe(0);
+    expect(alive(other)).toBe(false);
+  });
+});
+
+describe("stop", () => {
+  test("stops the daemon, waits until it is gone, and removes the pidfile", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    const r = await run(["stop", "-v", "-p", pidfile]);
+    expect([r.code, r.stderr]).toEqual([0, `daemonize: stopped (pid ${pid})\n`]);
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test("stopping a stopped service is success (LSB)", async () => {
+    const dir = tempDir();
+    expect((await run(["stop", "-p", `${dir}/none.pid`])).code).toBe(0);
+  });
+
+  test("a daemon that ignores TERM: --timeout runs out (2), --retry TERM/…/KILL/… ends it (0)", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir, [], [], { PATH: "/usr/bin:/bin", PROBE_IGNORE_TERM: "1" });
+    const t0 = Date.now();
+    const timeout = await run(["stop", "-p", pidfile, "--timeout", "0.3"]);
+    expect([timeout.code, timeout.stderr]).toEqual([2, `daemonize: error: pid ${pid} is still running after the schedule\n`]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(alive(pid)).toBe(true);
+    expect(existsSync(pidfile)).toBe(true);
+    const retry = await run(["stop", "-p", pidfile, "--retry", "TERM/0.2/KILL/5"]);
+    expect(retry.code).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(existsSync(pidfile)).toBe(false);
+  });
+
+  test("a plain --retry N means TERM/N/KILL/N, and --signal picks the first signal", async () => {
+    const dir = tempDir();
+    const a = await startProbe(dir, [], [], { PATH: "/usr/bin:/bin", PROBE_IGNORE_TERM: "1" });
+    expect((await run(["stop", "-p", a.pidfile, "--retry", "1"])).code).toBe(0);
+    expect(alive(a.pid)).toBe(false);
+    const dir2 = tempDir();
+    const b = await startProbe(dir2, [], [], { PATH: "/usr/bin:/bin", PROBE_IGNORE_TERM: "1" });
+    expect((await run(["stop", "-p", b.pidfile, "--signal", "KILL", "--timeout", "5"])).code).toBe(0);
+    expect(alive(b.pid)).toBe(false);
+  });
+
+  for (const [args, message] of [
+    [["--retry", "TERM/x"], 'unknown signal "x"'],
+    [["--retry", "-TERM/-1"], '--retry "-TERM/-1" never waits'],
+    [["--retry", "TERM/KILL"], '--retry "TERM/KILL" never waits'],
+    [["--retry", "5", "--signal", "INT"], "--retry replaces --signal and --timeout: give one or the other"],
+    [["--timeout", "soon"], '--timeout "soon" is not a number of seconds'],
+    [["--signal", "NOPE"], 'unknown signal "NOPE"'],
+  ] as const) {
+    test(`usage error: ${args.join(" ")}`, async () => {
+      const dir = tempDir();
+      const r = await run(["stop", "-p", `${dir}/p.pid`, ...args]);
+      expect([r.code, r.stderr]).toEqual([64, `daemonize: error: ${message}\n`]);
+    });
+  }
+});
+
+describe("signal", () => {
+  test("by name, SIG name, lower case or number; the daemon gets each", async () => {
+    const dir = tempDir();
+    const { pidfile, log } = await startProbe(dir);
+    for (const sig of ["HUP", "SIGUSR1", "usr2", "1"]) expect((await run(["signal", "-p", pidfile, sig])).code).toBe(0);
+    await waitFor(() => readFileSync(log, "utf8").split("signal ").length === 5, "four signals");
+    expect(readFileSync(log, "utf8").match(/signal \d+/g)).toEqual(["signal 01", "signal 10", "signal 12", "signal 01"]);
+  });
+
+  test("an unknown signal is a usage error; not running is 1", async () => {
+    const dir = tempDir();
+    const { pidfile } = await startProbe(dir);
+    expect(await run(["signal", "-p", pidfile, "BOGUS"])).toMatchObject({ code: 64, stderr: 'daemonize: error: unknown signal "BOGUS"\n' });
+    expect(await run(["signal", "-p", `${dir}/none.pid`, "HUP"])).toMatchObject({ code: 1, stderr: "daemonize: error: not running\n" });
+  });
+});
+
+describe("restart", () => {
+  test("stops the running daemon and starts a new one; starts when none runs", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    const r = await run(["restart", "-p", pidfile, "--", PROBE, "again"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const next = track(readPid(pidfile));
+    expect(next).not.toBe(pid);
+    expect(alive(pid)).toBe(false);
+    expect(procArgv(next)).toEqual([PROBE, "again"]);
+    await kill(next);
+    expect((await run(["restart", "-p", pidfile, "--", PROBE])).code).toBe(0);
+    track(readPid(pidfile));
+  });
+
+  test("restart needs a pidfile", async () => {
+    expect(await run(["restart", "--", PROBE])).toMatchObject({ code: 64, stderr: "daemonize: error: restart needs --pidfile\n" });
+  });
+});
+
+describe("the tools init scripts already use", () => {
+  test("start-stop-daemon --status agrees with daemonize status in every state", async () => {
+    const dir = tempDir();
+    const pidfile = `${dir}/probe.pid`;
+    const both = async () => [(await run(["status", "-p", pidfile])).code, ssdStatus(pidfile, PROBE)];
+    expect(await both()).toEqual([3, 3]);
+    const { pid } = await startProbe(dir);
+    expect(await both()).toEqual([0, 0]);
+    await kill(pid);
+    expect(await both()).toEqual([1, 1]);
+    const other = await bystander();
+    writeFileSync(pidfile, `${other}\n`);
+    expect(await both()).toEqual([1, 1]);
+    for (const garbage of ["", "abc\n"]) {
+      writeFileSync(pidfile, garbage);
+      expect(await both()).toEqual([4, 4]);
+    }
+  });
+
+  test("LSB init-functions: pidofproc and killproc work on our pidfiles", async () => {
+    const dir = tempDir();
+    const { pid, pidfile } = await startProbe(dir);
+    const lsb = (cmd: string) => Bun.spawnSync(["bash", "-c", `. /lib/lsb/init-functions; ${cmd}`], { stdout: "pipe" });
+    const found = lsb(`pidofproc -p ${pidfile} ${PROBE}`);
+    expect([found.exitCode, found.stdout.toString()]).toEqual([0, `${pid}\n`]);
+    expect(lsb(`killproc -p ${pidfile} ${PROBE}`).exitCode).toBe(0);
+    await waitFor(() => !alive(pid), "killproc to end the daemon");
+    expect(lsb(`pidofproc -p ${pidfile} ${PROBE}`).exitCode).not.toBe(0);
+  });
+});
