@@ -248,3 +248,48 @@ describe("the tools init scripts already use", () => {
     expect(lsb(`pidofproc -p ${pidfile} ${PROBE}`).exitCode).not.toBe(0);
   });
 });
+
+describe.skipIf(!isRoot)("examples/init.d", () => {
+  test("the LSB init script goes through every action with the LSB exit codes", async () => {
+    const dir = tempDir();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const script = `${new URL("..", import.meta.url).pathname}examples/init.d/daemonize-example`;
+    const env = { PATH: "/usr/bin:/bin", DAEMONIZE: `${new URL("..", import.meta.url).pathname}dist/daemonize`, PIDFILE: `${dir}/ex.pid`, LOGFILE: `${dir}/ex.log`, PORT: String(port) };
+    const action = async (name: string) => {
+      const p = Bun.spawn(["sh", script, name], { env, stdout: "pipe", stderr: "pipe" });
+      const code = await p.exited;
+      if (existsSync(env.PIDFILE)) track(readPid(env.PIDFILE));
+      return code;
+    };
+    const serving = () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false);
+    const up = async () => {
+      const deadline = Date.now() + 10_000;
+      while (!(await serving())) {
+        if (Date.now() > deadline) throw new Error("the server did not come up");
+        await Bun.sleep(20);
+      }
+    };
+
+    expect(await action("status")).toBe(3);
+    expect(await action("stop")).toBe(0);
+    expect(await action("start")).toBe(0);
+    await up();
+    const first = readPid(env.PIDFILE);
+    expect(await action("status")).toBe(0);
+    expect(await action("start")).toBe(0);
+    expect(readPid(env.PIDFILE)).toBe(first);
+    expect(await action("restart")).toBe(0);
+    await up();
+    const second = readPid(env.PIDFILE);
+    expect(second).not.toBe(first);
+    expect(alive(first)).toBe(false);
+    expect(await action("force-reload")).toBe(0);
+    await up();
+    expect(await action("reload")).toBe(3);
+    expect(await action("bogus")).toBe(2);
+    expect(await action("stop")).toBe(0);
+    expect(await action("status")).toBe(3);
+    expect(await action("stop")).toBe(0);
+    expect(await serving()).toBe(false);
+  });
+});
