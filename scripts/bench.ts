@@ -1,6 +1,7 @@
 // npm run bench: launch time of daemonize beside the floor for any Bun tool (a
 // compiled hello world built with the same flags) and the peers that are
-// installed (apt-get install hyperfine daemon daemonize). Prints a markdown table.
+// installed (apt-get install hyperfine daemon daemonize); then status and stop.
+// Prints markdown tables.
 import { $ } from "bun";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 
@@ -59,6 +60,31 @@ try {
   if (skipped.length) console.log(`\nNot installed, skipped: ${skipped.join(", ")}.`);
   const mib = (p: string) => (statSync(p).size / 2 ** 20).toFixed(2);
   console.log(`\nBinary size: daemonize ${mib(bin)} MiB, hello world ${mib(`${tmp}/hello`)} MiB.`);
+  await controlCommands();
 } finally {
+  await $`sh -c ${stop}`.nothrow();
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/** status and stop latency, and status over 1,000 pidfiles (a shell loop, as an init system would). */
+async function controlCommands() {
+  await $`${bin} -p ${pidfile} -- /bin/sleep 1000`;
+  const pid = readFileSync(pidfile, "utf8");
+  const many = `${tmp}/many`;
+  await $`mkdir ${many}`;
+  for (let i = 0; i < 1000; i++) writeFileSync(`${many}/${i}.pid`, pid);
+  const start = `sh -c '${bin} -p ${tmp}/stop.pid -- /bin/sleep 1000'`;
+  await $`hyperfine -N --warmup 10 --runs ${runs} --export-json ${json} ${`${bin} status -p ${pidfile}`}`.quiet();
+  const status = JSON.parse(readFileSync(json, "utf8")).results[0];
+  await $`hyperfine -N --warmup 3 --runs ${Math.min(runs, 50)} --prepare ${start} --export-json ${json} ${`${bin} stop -p ${tmp}/stop.pid`}`.quiet();
+  const stopped = JSON.parse(readFileSync(json, "utf8")).results[0];
+  await $`hyperfine --warmup 1 --runs 3 --export-json ${json} ${`for f in ${many}/*.pid; do ${bin} status -p $f >/dev/null; done`}`.quiet();
+  const loop = JSON.parse(readFileSync(json, "utf8")).results[0];
+  const ms = (s: number) => (s * 1000).toFixed(2);
+  console.log("\nControl commands (median, ms)\n");
+  console.log("| command | median | mean ± σ |");
+  console.log("|---|---:|---:|");
+  console.log(`| status (running daemon) | ${ms(status.median)} | ${ms(status.mean)} ± ${ms(status.stddev)} |`);
+  console.log(`| stop (TERM, until gone) | ${ms(stopped.median)} | ${ms(stopped.mean)} ± ${ms(stopped.stddev)} |`);
+  console.log(`| status over 1,000 pidfiles (shell loop) | ${ms(loop.median)} | ${ms(loop.mean)} ± ${ms(loop.stddev)} |`);
 }

@@ -3,19 +3,37 @@
 // costs milliseconds to load, so it is loaded only when there is something to
 // say, and only its core: the full entry pulls in node:tty and node:util at
 // start-up even when imported lazily.
+import { writeAll } from "./sys";
+
 export type Level = "error" | "warn" | "info" | "log";
 
 /** Control characters from user input (a newline in a program name) must not split the line. */
 const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
+/**
+ * Straight to the file descriptor: the first touch of process.stdout costs more
+ * than a whole `status`, and a synchronous write cannot be cut short at exit.
+ */
+function emit(fd: 1 | 2, text: string): void {
+  try {
+    writeAll(fd, Buffer.from(text));
+  } catch {
+    (fd === 1 ? process.stdout : process.stderr).write(text);
+  }
+}
+
 /** `log` is the answer, on stdout as it is; the other levels go to stderr, prefixed. */
 export async function say(level: Level, message: string): Promise<void> {
   const { createConsola } = await import("consola/core");
-  const line = (type: string, text: string) =>
-    type === "log" ? `${text}\n` : `daemonize: ${type === "info" ? "" : `${type}: `}${oneLine(text)}\n`;
   createConsola({
     reporters: [
-      { log: (entry) => (entry.type === "log" ? process.stdout : process.stderr).write(line(entry.type, entry.args.join(" "))) },
+      {
+        log: ({ type, args }) => {
+          const text = args.join(" ");
+          if (type === "log") emit(1, `${text}\n`);
+          else emit(2, `daemonize: ${type === "info" ? "" : `${type}: `}${oneLine(text)}\n`);
+        },
+      },
     ],
   })[level](message);
 }
