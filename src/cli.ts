@@ -2,7 +2,7 @@
 // The work itself is done by plain library functions (src/start.ts, src/control.ts).
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
-import { parseSchedule, parseSignal, type Step } from "./control";
+import { parseSchedule, parseSignal, type Step } from "./signals";
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
 import type { StartOptions } from "./options";

@@ -1,5 +1,4 @@
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
-import { signal, status, stop } from "./control";
 import { DaemonizeError, STATUS_EXIT } from "./errors";
 import { say } from "./log";
 import type { StartOptions } from "./options";
@@ -35,12 +34,14 @@ async function run(cmd: Command): Promise<number> {
     case "start":
       return launch(cmd.start);
     case "status": {
+      const { status } = await import("./control");
       const s = status(cmd.pidfile, cmd.unsafe);
       const { message, ...fields } = s;
       await say("log", cmd.json ? JSON.stringify({ running: s.state === "running", ...fields }) : message);
       return STATUS_EXIT[s.state].code;
     }
     case "restart": {
+      const { stop } = await import("./control");
       const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
       const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
       if (stopped.code !== 0) {
@@ -51,6 +52,7 @@ async function run(cmd: Command): Promise<number> {
     }
     case "stop":
     case "signal": {
+      const { signal, stop } = await import("./control");
       const r = cmd.name === "stop" ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe) : signal(cmd.pidfile, cmd.signal, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
