@@ -3,7 +3,7 @@
 // installed (apt-get install hyperfine daemon daemonize); then status and stop.
 // Prints markdown tables.
 import { $ } from "bun";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -63,6 +63,12 @@ try {
   await controlCommands();
 } finally {
   await $`sh -c ${stop}`.nothrow();
+  // A launcher that returned before writing its pidfile leaves a daemon no pidfile names: find ours by the temp dir in argv.
+  for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(tmp)) process.kill(Number(pid));
+    } catch {}
+  }
   rmSync(tmp, { recursive: true, force: true });
 }
 
