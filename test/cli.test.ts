@@ -1,9 +1,10 @@
 // Unit tests for the pure parsing: argv splitting, option values, env files, pids.
 import { describe, expect, test } from "bun:test";
-import { scan, startOptions } from "../src/cli";
+import { parseCommandLine, scan, startOptions } from "../src/cli";
 import { parseEnvFile } from "../src/env";
 import { DaemonizeError } from "../src/errors";
 import { parsePid } from "../src/pidfile";
+import { parseSchedule, parseSignal } from "../src/signals";
 
 const usageError = (fn: () => unknown) => {
   try {
@@ -91,4 +92,27 @@ describe("pidfile text", () => {
   for (const bad of ["", "\n", "1\n", "0\n", "-5\n", "042\n", "4194305\n", "99999999999\n", "12 \n", " 12\n", "12\n13\n", "abc\n", "12\n\n"]) {
     test(`refuses ${JSON.stringify(bad)}`, () => expect(parsePid(bad)).toBeUndefined());
   }
+});
+
+describe("signals and schedules", () => {
+  test("signals by name, SIG name, any case, or number", () => {
+    expect([parseSignal("HUP"), parseSignal("SIGHUP"), parseSignal("usr1"), parseSignal("9"), parseSignal("64")]).toEqual([1, 1, 10, 9, 64]);
+  });
+
+  for (const bad of ["", "0", "65", "SIGNOPE", "-HUP", "1.5"]) test(`refuses signal ${JSON.stringify(bad)}`, () => expect(usageError(() => parseSignal(bad))).toBe("usage"));
+
+  test("--retry: start-stop-daemon's schedule, or N for TERM/N/KILL/N", () => {
+    expect(parseSchedule("TERM/30/KILL/5")).toEqual([{ signal: 15 }, { seconds: 30 }, { signal: 9 }, { seconds: 5 }]);
+    expect(parseSchedule("-INT/0.5")).toEqual([{ signal: 2 }, { seconds: 0.5 }]);
+    expect(parseSchedule("7")).toEqual([{ signal: 15 }, { seconds: 7 }, { signal: 9 }, { seconds: 7 }]);
+  });
+
+  test("command line: the command comes first; control commands need --pidfile", () => {
+    expect(parseCommandLine(["status", "-p", "x.pid"], "/run")).toEqual({ name: "status", pidfile: "/run/x.pid", json: false, unsafe: false });
+    expect(parseCommandLine(["stop", "-p", "/x.pid"], "/")).toMatchObject({ name: "stop", schedule: [{ signal: 15 }, { seconds: 30 }] });
+    expect(parseCommandLine(["signal", "-p", "/x.pid", "hup"], "/")).toMatchObject({ name: "signal", signal: 1 });
+    expect(parseCommandLine(["-p", "/x.pid", "stop"], "/")).toMatchObject({ name: "start", start: { argv: ["stop"] } });
+    expect(usageError(() => parseCommandLine(["status"], "/"))).toBe("usage");
+    expect(usageError(() => parseCommandLine(["status", "-p", "x", "extra"], "/"))).toBe("usage");
+  });
 });
