@@ -2,7 +2,7 @@
 // the wrong process.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { alive, cleanup, isRoot, kill, PROBE, procArgv, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, isRoot, kill, PROBE, procArgv, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -253,8 +253,8 @@ describe.skipIf(!isRoot)("examples/init.d", () => {
   test("the LSB init script goes through every action with the LSB exit codes", async () => {
     const dir = tempDir();
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const script = `${new URL("..", import.meta.url).pathname}examples/init.d/daemonize-example`;
-    const env = { PATH: "/usr/bin:/bin", DAEMONIZE: `${new URL("..", import.meta.url).pathname}dist/daemonize`, PIDFILE: `${dir}/ex.pid`, LOGFILE: `${dir}/ex.log`, PORT: String(port) };
+    const script = `${ROOT}examples/init.d/daemonize-example`;
+    const env = { PATH: "/usr/bin:/bin", DAEMONIZE: BIN, PIDFILE: `${dir}/ex.pid`, LOGFILE: `${dir}/ex.log`, PORT: String(port) };
     const action = async (name: string) => {
       const p = Bun.spawn(["sh", script, name], { env, stdout: "pipe", stderr: "pipe" });
       const code = await p.exited;

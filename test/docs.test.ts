@@ -1,8 +1,7 @@
 // The README tables, the man page and the completions are generated from the
 // command declarations: they must not drift, and the completion must work.
 import { describe, expect, test } from "bun:test";
-
-const root = new URL("..", import.meta.url).pathname;
+import { ROOT as root } from "./helpers";
 
 describe("generated documentation", () => {
   test("README tables, man page and completions match the declarations (npm run docs)", () => {

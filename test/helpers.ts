@@ -4,7 +4,8 @@
 import { setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 
-export const BIN = `${new URL("..", import.meta.url).pathname}dist/daemonize`;
+export const ROOT = new URL("..", import.meta.url).pathname;
+export const BIN = `${ROOT}dist/daemonize`;
 export const isRoot = process.getuid?.() === 0;
 
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
@@ -14,7 +15,7 @@ setDefaultTimeout(30_000);
 
 /** The program every end-to-end test starts as its daemon; static, so it also runs in a bare chroot. */
 export const PROBE = (() => {
-  const probe = `${new URL("..", import.meta.url).pathname}build/probe`;
+  const probe = `${ROOT}build/probe`;
   const cc = Bun.spawnSync(["cc", "-O2", "-static", "-o", probe, `${import.meta.dir}/probe.c`], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`cannot build the test probe: ${cc.stderr.toString()}`);
   return probe;
