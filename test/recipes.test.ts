@@ -1,0 +1,85 @@
+// The README's recipes, exercised for real: systemd Type=forking with PIDFile=,
+// logrotate (copytruncate, and postrotate with `daemonize signal`), and a
+// container entrypoint with --foreground as PID 1.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { alive, BIN, cleanup, isRoot, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
+
+afterEach(cleanup);
+
+describe("systemd Type=forking", () => {
+  test("when the launcher exits, PIDFile= is complete and names the program itself, already exec'd", async () => {
+    const unit = readFileSync(`${ROOT}examples/systemd/daemonize-example.service`, "utf8");
+    const pidfile = unit.match(/^PIDFile=(.*)$/m)?.[1];
+    expect(unit).toMatch(/^Type=forking$/m);
+    expect(unit.match(/^ExecStart=.* --pidfile (\S+) /m)?.[1]).toBe(pidfile);
+    for (let i = 0; i < 20; i++) {
+      const dir = tempDir();
+      const r = await run(["--pidfile", `${dir}/p.pid`, "--", PROBE]);
+      expect(r.code).toBe(0);
+      const pid = track(readPid(`${dir}/p.pid`));
+      expect(readlinkSync(`/proc/${pid}/exe`)).toBe(PROBE);
+    }
+  });
+});
+
+describe("logrotate", () => {
+  const config = (log: string, pidfile: string, body: (text: string) => string) =>
+    body(readFileSync(`${ROOT}examples/logrotate/daemonize-example`, "utf8"))
+      .replace("/var/log/daemonize-example.log", log)
+      .replaceAll("/run/daemonize-example.pid", pidfile)
+      .replaceAll("/usr/local/bin/daemonize", BIN);
+  const rotate = (dir: string, conf: string) => {
+    writeFileSync(`${dir}/logrotate.conf`, conf);
+    const r = Bun.spawnSync(["logrotate", "-f", "-s", `${dir}/state`, `${dir}/logrotate.conf`], { stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(0);
+  };
+
+  test("copytruncate (the recipe as shipped): the daemon's next line lands at the start of the emptied log", async () => {
+    const dir = tempDir();
+    const { pidfile, log } = await startProbe(dir);
+    rotate(dir, config(log, pidfile, (t) => t));
+    expect(readFileSync(`${log}.1`, "utf8")).toStartWith("probe pid=");
+    expect(readFileSync(log, "utf8")).toBe("");
+    expect((await run(["signal", "-p", pidfile, "USR1"])).code).toBe(0);
+    await waitFor(() => readFileSync(log, "utf8") !== "", "the next line");
+    expect(readFileSync(log, "utf8")).toBe("signal 10\n");
+  });
+
+  test("postrotate with daemonize signal HUP reaches the daemon", async () => {
+    const dir = tempDir();
+    const { pidfile, log } = await startProbe(dir);
+    const body = (t: string) =>
+      t.replace(/^\tcopytruncate\n/m, "").replace(/^\t# nocopytruncate\n/m, "\tnocopytruncate\n").replace(/^\t# (postrotate|\t\/usr|endscript)/gm, "\t$1");
+    const conf = config(log, pidfile, body);
+    expect(conf).toContain(`${BIN} signal --pidfile ${pidfile} HUP`);
+    rotate(dir, conf);
+    // This probe does not reopen its log, so the HUP it reports lands in the rotated file.
+    await waitFor(() => readFileSync(`${log}.1`, "utf8").includes("signal 01"), "the HUP");
+    expect(existsSync(log)).toBe(false);
+  });
+});
+
+describe.skipIf(!isRoot)("container entrypoint", () => {
+  test("--foreground as PID 1 of a new PID namespace: the program is PID 1, dropped, and gets signals itself", async () => {
+    const dir = tempDir();
+    const log = `${dir}/out`;
+    const outer = Bun.spawn(["unshare", "--pid", "--fork", "--mount-proc", BIN, "--foreground", "--user", "nobody", "--umask", "027", "-o", log, "--", PROBE], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    track(outer.pid);
+    await waitFor(() => existsSync(log) && readFileSync(log, "utf8").includes("probe pid=1 "), "the program to run as PID 1");
+    const pid = await waitFor(() => Number(readFileSync(`/proc/${outer.pid}/task/${outer.pid}/children`, "utf8").trim()) || undefined, "PID 1's host pid");
+    track(pid);
+    expect(readlinkSync(`/proc/${pid}/exe`)).toBe(PROBE);
+    expect(procStatus(pid).NSpid?.split(/\s+/).at(-1)).toBe("1");
+    expect(procStatus(pid).Uid?.split(/\s+/)[0]).toBe("65534");
+    expect(procStatus(pid).Umask).toBe("0027");
+    process.kill(pid, "SIGUSR1");
+    await waitFor(() => readFileSync(log, "utf8").includes("signal 10"), "the signal");
+    process.kill(pid, "SIGKILL");
+    expect(await outer.exited).not.toBe(0);
+    expect(alive(pid)).toBe(false);
+  });
+});
