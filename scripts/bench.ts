@@ -1,6 +1,6 @@
 // npm run bench: launch time of daemonize beside the floor for any Bun tool (a
 // compiled hello world built with the same flags) and the peers that are
-// installed (apt-get install hyperfine daemon daemonize); then status and stop.
+// installed (apt-get install hyperfine time daemon daemonize); then status and stop.
 // Prints markdown tables.
 import { $ } from "bun";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -11,8 +11,8 @@ const tmp = mkdtempSync("/tmp/daemonize-bench-");
 const pidfile = `${tmp}/bench.pid`;
 const runs = Number(process.env.BENCH_RUNS ?? 200);
 
-if (!Bun.which("hyperfine")) {
-  console.error("bench: hyperfine is missing (apt-get install hyperfine)");
+if (!Bun.which("hyperfine") || !Bun.which("/usr/bin/time")) {
+  console.error("bench: hyperfine or GNU time is missing (apt-get install hyperfine time)");
   process.exit(1);
 }
 
@@ -33,8 +33,17 @@ const peers: [string, string, string][] = [
   ["daemon", "libslack daemon", `daemon --pidfile=${pidfile} -- /bin/sleep 1000`],
   ["start-stop-daemon", "start-stop-daemon", `start-stop-daemon --start --background --make-pidfile --pidfile ${pidfile} --exec /bin/sleep -- 1000`],
 ];
+// The common real case: drop to nobody and log to a file. bmc daemonize opens
+// the log after the drop, so the file must already be nobody's.
+const log = `${tmp}/bench.log`;
+await $`chmod 755 ${tmp} && touch ${log} && chown nobody ${log}`;
+const asUser: [string, string, string][] = [
+  ["daemonize", "bmc daemonize --user", `daemonize -u nobody -o ${log} -p ${pidfile} /bin/sleep 1000`],
+  ["start-stop-daemon", "start-stop-daemon --chuid", `start-stop-daemon --start --background --chuid nobody --output ${log} --make-pidfile --pidfile ${pidfile} --exec /bin/sleep -- 1000`],
+];
+rows.push({ name: "daemonize --user nobody --stdout LOG", command: `${bin} --user nobody --stdout ${log} --pidfile ${pidfile} -- /bin/sleep 1000` });
 const skipped: string[] = [];
-for (const [cmd, name, command] of peers) {
+for (const [cmd, name, command] of [...peers, ...asUser]) {
   // bmc daemonize shares our name: only a binary other than ours counts.
   const path = Bun.which(cmd);
   if (path && path !== bin) rows.push({ name, command });
@@ -58,6 +67,22 @@ try {
     console.log(`| ${rows[i]?.name} | ${ms(r.median)} | ${ms(r.mean)} ± ${ms(r.stddev)} | ${ms(r.min)} … ${ms(r.max)} | ${(r.median / floor).toFixed(2)} |`),
   );
   if (skipped.length) console.log(`\nNot installed, skipped: ${skipped.join(", ")}.`);
+  console.log("libslack daemon with --user=nobody exits 1 with a root-owned pidfile directory, so it has no --user row.");
+  console.log("\nPeak RSS of the launcher (median of 5 runs, MiB)\n");
+  console.log("| command | peak RSS |");
+  console.log("|---|---:|");
+  // GNU time's %M: the launcher's own high-water mark, in KiB (time is small, so its fork adds nothing).
+  for (const row of rows) {
+    const rss: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await $`sh -c ${stop}`.nothrow();
+      const r = Bun.spawnSync(["/usr/bin/time", "-f", "%M", "sh", "-c", `exec ${row.command}`], { stdout: "ignore", stderr: "pipe" });
+      rss.push(Number(r.stderr.toString().trim().split("\n").at(-1)));
+    }
+    rss.sort((a, b) => a - b);
+    console.log(`| ${row.name} | ${((rss[2] ?? 0) / 1024).toFixed(1)} |`);
+  }
+  await $`sh -c ${stop}`.nothrow();
   const mib = (p: string) => (statSync(p).size / 2 ** 20).toFixed(2);
   console.log(`\nBinary size: daemonize ${mib(bin)} MiB, hello world ${mib(`${tmp}/hello`)} MiB.`);
   await controlCommands();
