@@ -22,6 +22,12 @@ describe("generated documentation", () => {
     expect(complete(["daemonize", "sta"])).toContain("status");
   });
 
+  test("the zsh completion parses and names the command", async () => {
+    const r = Bun.spawnSync(["zsh", "-n", `${root}completions/_daemonize`], { stderr: "pipe" });
+    expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+    expect(await Bun.file(`${root}completions/_daemonize`).text()).toStartWith("#compdef daemonize\n");
+  });
+
   test("the man page has every command and exit code", async () => {
     const page = await Bun.file(`${root}docs/daemonize.1`).text();
     for (const section of ["START OPTIONS", "STATUS OPTIONS", "STOP OPTIONS", "RESTART OPTIONS", "SIGNAL OPTIONS", "EXIT STATUS"]) expect(page).toContain(`.SH ${section}`);
