@@ -17,6 +17,8 @@ export interface Program {
   host: string;
   /** The chroot directory on the host, if any. */
   root?: string;
+  /** Every entry the kernel will pass on the way to it, links included. */
+  entries: Entry[];
 }
 
 interface Where {
@@ -77,13 +79,14 @@ function walk(path: string, root: string | undefined, visit?: (e: Entry) => void
   }
 }
 
-function probe(name: string, path: string, root: string | undefined): { found: "ok" | "missing" | "directory" | "noexec"; host: string } {
+function probe(name: string, path: string, root: string | undefined) {
+  const entries: Entry[] = [];
   try {
-    const { host, st } = walk(path, root);
-    return { host, found: isDir(st) ? "directory" : st.mode & 0o111 ? "ok" : "noexec" };
+    const { host, st } = walk(path, root, (e) => entries.push(e));
+    return { host, entries, found: isDir(st) ? "directory" : st.mode & 0o111 ? "ok" : "noexec" };
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
-    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) return { host: path, found: "missing" };
+    if (e.errno === E.ENOENT || e.errno === E.ENOTDIR) return { host: path, entries, found: "missing" };
     return fail("cantexec", `program ${name}: ${e.message}`);
   }
 }
@@ -96,18 +99,18 @@ function probe(name: string, path: string, root: string | undefined): { found: "
 export function resolveProgram(name: string, w: Where): Program {
   if (name.includes("/")) {
     const path = w.root ? absolute(w.dir, name) : absolute(w.cwd, name);
-    const { found, host } = probe(name, path, w.root);
+    const { found, host, entries } = probe(name, path, w.root);
     if (found === "missing") fail("notfound", `program ${name} not found${w.root ? ` in ${w.root}` : ""}`);
     if (found === "directory") fail("cantexec", `program ${name} is a directory`);
     if (found === "noexec") fail("cantexec", `program ${name} is not executable`);
-    return { name, path, host, root: w.root };
+    return { name, path, host, root: w.root, entries };
   }
   let unusable: string | undefined;
   for (const entry of w.searchPath.split(":")) {
     if (!entry.startsWith("/")) continue;
     const path = `${entry.replace(/\/+$/, "")}/${name}`;
-    const { found, host } = probe(name, path, w.root);
-    if (found === "ok") return { name, path, host, root: w.root };
+    const { found, host, entries } = probe(name, path, w.root);
+    if (found === "ok") return { name, path, host, root: w.root, entries };
     if (found !== "missing") unusable ??= path;
   }
   if (unusable) return fail("cantexec", `program ${name} found as ${unusable}, which is not an executable file`);
@@ -116,23 +119,17 @@ export function resolveProgram(name: string, w: Where): Program {
 
 /**
  * As root, refuse a program that someone other than root or the target user
- * could replace. Walking the path as the kernel will, link by link (inside the
- * chroot when there is one), every entry passed must belong to one of them;
+ * could replace. Of the entries the kernel will pass, link by link (inside the
+ * chroot when there is one), recorded when the program was found, every one must belong to one of them;
  * every directory must be writable by no one else unless it is sticky (like
  * /tmp), and the program file by no one else at all.
  */
 export function checkSafe(p: Program, targetUid: number): void {
-  const { root } = p;
   const owners = [0, targetUid];
-  try {
-    walk(p.path, root, ({ at, st }) => {
-      // A symlink's own mode means nothing; who owns it does.
-      const why = isLink(st) ? openToOthers({ ...st, mode: 0 }, owners) : openToOthers(st, owners);
-      if (why) fail("noperm", `refusing to run ${p.name} as root: ${root ? `${root}${at}` : at} ${why} (--unsafe allows it)`);
-    });
-  } catch (e) {
-    if (e instanceof OsError) fail("cantexec", `program ${p.name}: ${e.message}`);
-    throw e;
+  for (const { at, st } of p.entries) {
+    // A symlink's own mode means nothing; who owns it does.
+    const why = isLink(st) ? openToOthers({ ...st, mode: 0 }, owners) : openToOthers(st, owners);
+    if (why) fail("noperm", `refusing to run ${p.name} as root: ${p.root ? `${p.root}${at}` : at} ${why} (--unsafe allows it)`);
   }
 }
 
