@@ -2,16 +2,9 @@
 // the wrong process.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { alive, BIN, cleanup, isRoot, kill, PROBE, procArgv, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, bystander, cleanup, isRoot, kill, PROBE, procArgv, readPid, reusePid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
-
-/** A process that is not a daemon of ours; started before anything the test writes. */
-async function bystander(): Promise<number> {
-  const p = Bun.spawn(["sleep", "1000"]);
-  await waitFor(() => alive(p.pid), "bystander");
-  return track(p.pid);
-}
 
 const ssdStatus = (pidfile: string, exe?: string) =>
   Bun.spawnSync(["start-stop-daemon", "--status", "--pidfile", pidfile, ...(exe ? ["--exec", exe] : [])]).exitCode;
@@ -84,16 +77,7 @@ describe("never the wrong process", () => {
   test.skipIf(!isRoot)("a pid reused by an unrelated process is left alone", async () => {
     const dir = tempDir();
     const { pid, pidfile } = await startProbe(dir);
-    await kill(pid);
-    await waitFor(() => !existsSync(`/proc/${pid}`), "the dead daemon to be reaped");
-    let reused = 0;
-    for (let i = 0; i < 50 && reused !== pid; i++) {
-      const sh = Bun.spawnSync(["sh", "-c", `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 1000 >/dev/null 2>&1 </dev/null & echo $!`]);
-      const got = track(Number(sh.stdout.toString()));
-      if (got === pid) reused = got;
-      else await kill(got);
-    }
-    expect(reused).toBe(pid);
+    expect(await reusePid(pid)).toBe(pid);
     expect((await run(["status", "-p", pidfile])).code).toBe(1);
     expect((await run(["stop", "-p", pidfile, "--timeout", "0.2"])).code).toBe(0);
     expect((await run(["signal", "-p", pidfile, "KILL"])).code).toBe(1);

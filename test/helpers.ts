@@ -153,3 +153,27 @@ export function procLimit(pid: number, name: string): [string, string] {
 
 /** A user other than root that the tests can drop to. */
 export const NOBODY = { uid: 65534, gid: 65534 };
+
+/** A process that is not a daemon of ours, alive before anything the test writes next. */
+export async function bystander(): Promise<number> {
+  const p = Bun.spawn(["sleep", "1000"]);
+  await waitFor(() => alive(p.pid), "bystander");
+  return track(p.pid);
+}
+
+/**
+ * Kills the daemon `pid` and makes the kernel hand that same pid to an unrelated
+ * `sleep` (root only: it writes ns_last_pid). Returns the sleep's pid, or 0 if
+ * another process won the pid every time.
+ */
+export async function reusePid(pid: number): Promise<number> {
+  await kill(pid);
+  await waitFor(() => !existsSync(`/proc/${pid}`), "the dead daemon to be reaped");
+  for (let i = 0; i < 50; i++) {
+    const sh = Bun.spawnSync(["sh", "-c", `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 1000 >/dev/null 2>&1 </dev/null & echo $!`]);
+    const got = track(Number(sh.stdout.toString()));
+    if (got === pid) return got;
+    await kill(got);
+  }
+  return 0;
+}

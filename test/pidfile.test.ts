@@ -2,7 +2,7 @@
 // is stale once it dies or its pid is reused, and is published atomically.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { alive, BIN, cleanup, isRoot, kill, PROBE, procArgv, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, bystander, cleanup, isRoot, kill, PROBE, procArgv, readPid, reusePid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -17,12 +17,6 @@ function processes(exe: string, marker: string): number[] {
     } catch {}
   }
   return out;
-}
-
-/** A process that is not a daemon of ours. */
-function bystander(): number {
-  const p = Bun.spawn(["sleep", "1000"]);
-  return track(p.pid);
 }
 
 describe("a second start", () => {
@@ -59,18 +53,7 @@ describe("stale pidfiles", () => {
   test.skipIf(!isRoot)("a pid reused by an unrelated process is not the daemon", async () => {
     const dir = tempDir();
     const { pid, pidfile } = await startProbe(dir);
-    await kill(pid);
-    await waitFor(() => !existsSync(`/proc/${pid}`), "the dead daemon to be reaped");
-    // Make the kernel hand the dead daemon's pid to an unrelated sleep.
-    let reused = 0;
-    for (let i = 0; i < 50 && reused !== pid; i++) {
-      const sh = Bun.spawnSync(["sh", "-c", `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; sleep 1000 >/dev/null 2>&1 </dev/null & echo $!`]);
-      const got = Number(sh.stdout.toString());
-      track(got);
-      if (got === pid) reused = got;
-      else await kill(got);
-    }
-    expect(reused).toBe(pid);
+    expect(await reusePid(pid)).toBe(pid);
     expect(readPid(pidfile)).toBe(pid);
     const r = await run(["-p", pidfile, "--", PROBE]);
     expect(r.stderr).toBe("");
@@ -83,8 +66,7 @@ describe("stale pidfiles", () => {
   test("a pidfile of ours edited to name another live process is stale, even one older than the file", async () => {
     const dir = tempDir();
     // Older than the pidfile: only the recorded identity, not the file's time, tells it apart.
-    const other = bystander();
-    await waitFor(() => alive(other), "bystander");
+    const other = await bystander();
     const { pid, pidfile } = await startProbe(dir);
     writeFileSync(pidfile, `${other}\n`);
     const r = await run(["-p", pidfile, "--", PROBE]);
@@ -96,8 +78,7 @@ describe("stale pidfiles", () => {
   test("a foreign pidfile counts only a process that started before it was written", async () => {
     const dir = tempDir();
     const pidfile = `${dir}/foreign.pid`;
-    const older = bystander();
-    await waitFor(() => alive(older), "bystander");
+    const older = await bystander();
     writeFileSync(pidfile, `${older}\n`);
     const refused = await run(["-p", pidfile, "--", PROBE]);
     expect([refused.code, refused.stderr]).toEqual([1, `daemonize: error: already running (pid ${older})\n`]);
