@@ -4,6 +4,7 @@
 // Prints markdown tables.
 import { $ } from "bun";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { FLAGS } from "./flags";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -18,7 +19,7 @@ if (!Bun.which("hyperfine") || !Bun.which("/usr/bin/time")) {
 
 // The floor: the same build flags as scripts/build.ts, around a one-line program.
 writeFileSync(`${tmp}/hello.ts`, 'console.log("hello world");\n');
-await $`${process.execPath} build --compile --splitting --minify --bytecode --format=esm ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
+await $`${process.execPath} build ${FLAGS} ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
 
 interface Row {
   name: string;

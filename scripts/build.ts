@@ -1,6 +1,7 @@
 // npm run build: the native library, then the single-file binary that embeds it
 // (never stripped: strip would remove the embedded program), then its checksum.
 import { $ } from "bun";
+import { FLAGS } from "./flags";
 
 const root = new URL("..", import.meta.url).pathname;
 $.cwd(root);
@@ -8,7 +9,7 @@ await $`mkdir -p build dist`;
 const cc = process.env.CC ?? "cc";
 await $`${cc} -O2 -s -Wall -Wextra -Werror -fPIC -shared -fstack-protector-strong -D_FORTIFY_SOURCE=2 -o build/libdaemonize.so ffi/daemonize.c`;
 const commit = (await $`git rev-parse --short HEAD`.nothrow().quiet()).stdout.toString().trim() || "unknown";
-await $`${process.execPath} build --compile --splitting --minify --bytecode --format=esm --define ${`__COMMIT__=${JSON.stringify(commit)}`} src/main.ts --outfile dist/daemonize`.quiet();
+await $`${process.execPath} build ${FLAGS} --define ${`__COMMIT__=${JSON.stringify(commit)}`} src/main.ts --outfile dist/daemonize`.quiet();
 // A checksum beside the release binary, in the format sha256sum -c reads.
 const digest = new Bun.CryptoHasher("sha256").update(await Bun.file("dist/daemonize").bytes()).digest("hex");
 await Bun.write("dist/daemonize.sha256", `${digest}  daemonize\n`);

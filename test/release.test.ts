@@ -1,8 +1,8 @@
 // The release binary is self-contained: it runs from anywhere, with an empty
 // environment, as any user, and its checksum and version say what it is.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, readFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, PROBE, procArgv, readPid, ROOT, tempDir, track } from "./helpers";
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { BIN, cleanup, isRoot, PROBE, procArgv, procEnv, readPid, ROOT, run, tempDir, track } from "./helpers";
 
 afterEach(cleanup);
 
@@ -33,4 +33,20 @@ describe("release build", () => {
       expect(procArgv(track(readPid(`${dir}/p.pid`)))).toEqual([`${dir}/probe`, "x"]);
     });
   }
+
+  // A compiled Bun program would otherwise read .env and bunfig.toml from the
+  // working directory: another user's directory could set the daemon's
+  // environment, or run code as root through a preload.
+  test("files in the working directory neither change the environment nor run code", async () => {
+    const dir = tempDir();
+    for (const name of [".env", ".env.local", ".env.production"]) writeFileSync(`${dir}/${name}`, "INJECTED=1\n");
+    writeFileSync(`${dir}/bunfig.toml`, 'preload = ["./preload.js"]\n[run]\npreload = ["./preload.js"]\n');
+    writeFileSync(`${dir}/preload.js`, `require("node:fs").writeFileSync(${JSON.stringify(`${dir}/ran`)}, "");\n`);
+    const r = await run(["-p", `${dir}/p.pid`, "--", PROBE, "x"], { cwd: dir });
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const env = procEnv(track(readPid(`${dir}/p.pid`)));
+    expect(env.get("INJECTED")).toBeUndefined();
+    expect(env.get("PATH")).toBeDefined();
+    expect(existsSync(`${dir}/ran`)).toBe(false);
+  });
 });
