@@ -532,6 +532,25 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 
 /* ---- Parent-side helpers: plain syscalls that return -errno. ---- */
 
+/*
+ * Points out[0..n-1] at the n NUL-terminated strings packed in block, and
+ * out[n] at NULL: one call builds an argv or envp of any size. -EINVAL unless
+ * the block holds exactly n strings.
+ */
+int dz_split(const char *block, int64_t len, int64_t n, const char **out)
+{
+	const char *p = block, *end = block + len;
+	for (int64_t i = 0; i < n; i++) {
+		const char *nul = memchr(p, 0, (size_t)(end - p));
+		if (!nul)
+			return -EINVAL;
+		out[i] = p;
+		p = nul + 1;
+	}
+	out[n] = NULL;
+	return p == end ? 0 : -EINVAL;
+}
+
 #define RET(x) return (x) < 0 ? -errno : (x)
 
 int dz_open(const char *path, int flags, int mode) { int r = open(path, flags | O_CLOEXEC, mode); RET(r); }

@@ -15,6 +15,7 @@ const symbols = {
   dz_release: { args: [T.ptr], returns: T.i32 },
   dz_abandon: { args: [T.ptr], returns: T.void },
   dz_exec: { args: [T.ptr, T.ptr], returns: T.i32 },
+  dz_split: { args: [T.ptr, T.i64, T.i64, T.ptr], returns: T.i32 },
   dz_open: { args: [T.ptr, T.i32, T.i32], returns: T.i32 },
   dz_close: { args: [T.i32], returns: T.i32 },
   dz_read: { args: [T.i32, T.ptr, T.i64], returns: T.i64_fast },

@@ -49,12 +49,21 @@ function readEnvFile(file: string): [string, string][] {
   return parseEnvFile(text, `env file ${file}`);
 }
 
-export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Map<string, string> {
-  const env = new Map<string, string>(o.clearEnv ? [] : Object.entries(process.env).map(([k, v]) => [k, v ?? ""]));
-  if (who?.env) for (const [k, v] of Object.entries(who.env)) env.set(k, v);
-  if (envFile) for (const [k, v] of readEnvFile(envFile)) env.set(k, v);
-  for (const [k, v] of o.env) env.set(k, v);
-  for (const [k, v] of env)
-    if (Buffer.byteLength(k) + Buffer.byteLength(v) + 1 >= MAX_STRING) fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
+/** Variables by name, in the order execve gets them; no prototype, so __proto__ is just a name. */
+export type Environment = Record<string, string>;
+
+export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Environment {
+  const env: Environment = Object.assign(Object.create(null), o.clearEnv ? undefined : process.env, who?.env);
+  if (envFile) for (const [k, v] of readEnvFile(envFile)) env[k] = v;
+  for (const [k, v] of o.env) env[k] = v;
+  for (const k in env) {
+    const v = env[k] as string;
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: count the bytes only when that bound reaches the limit.
+    if (3 * (k.length + v.length + 1) >= MAX_STRING && Buffer.byteLength(`${k}=${v}`) >= MAX_STRING)
+      fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
+  }
   return env;
 }
+
+/** NAME=VALUE strings, as execve takes them. */
+export const envp = (env: Environment): string[] => Object.keys(env).map((k) => `${k}=${env[k]}`);

@@ -11,7 +11,7 @@
 //   7. publish   the pidfile names the daemon itself, before it execs
 //   8. exec      release the daemon; the status pipe closing means exec worked
 import { execInPlace, type Spec, spawn } from "./detach";
-import { buildEnv, MAX_STRING } from "./env";
+import { buildEnv, envp, MAX_STRING } from "./env";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
@@ -47,7 +47,7 @@ export function start(o: StartOptions): { pid: number } {
     if (Buffer.byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
 
   const env = buildEnv(o, who, o.envFile === undefined ? undefined : absolute(o.cwd, o.envFile));
-  const program = resolveProgram(o.argv[0] as string, { cwd: o.cwd, root, dir, searchPath: env.get("PATH") ?? DEFAULT_PATH });
+  const program = resolveProgram(o.argv[0] as string, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH });
   if ((process.geteuid?.() ?? 0) === 0 && !o.unsafe) checkSafe(program, who?.uid ?? 0);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
@@ -59,7 +59,7 @@ export function start(o: StartOptions): { pid: number } {
   const spec: Spec = {
     path: program.path,
     argv: o.argv,
-    envp: [...env].map(([k, v]) => `${k}=${v}`),
+    envp: envp(env),
     root,
     dir,
     groups: who?.groups,

@@ -193,6 +193,14 @@ describe("environment", () => {
     expect(env.get("EQ")).toBe("a=b");
   });
 
+  test("a large environment arrives whole and in order; odd names are just names", async () => {
+    const dir = tempDir();
+    const given: [string, string][] = [["PATH", "/usr/bin:/bin"], ["__proto__", "p"], ["constructor", "c"], ["hasOwnProperty", "h"]];
+    for (let i = 0; i < 300; i++) given.push([`VAR_${i}`, `value ${i} ${"é".repeat(i % 7)}`]);
+    const { pid } = await startProbe(dir, [], [], Object.fromEntries(given));
+    expect([...procEnv(pid)]).toEqual(given);
+  });
+
   test("--clear-env leaves only what is given", async () => {
     const dir = tempDir();
     const { pid } = await startProbe(dir, ["--clear-env", "-E", "ONLY=1"], [], { PATH: "/usr/bin:/bin", INHERITED: "1" });
