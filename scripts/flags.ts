@@ -2,6 +2,9 @@
 // --minify --bytecode --format=esm start fastest. Without the --no-compile-autoload flags a
 // compiled program reads .env and bunfig.toml from the working directory at start-up: anyone
 // who can write there could change the daemon's environment or, through a preload, run code as root.
+// A launch runs each function a few times at most: compiling any of it is wasted, and JIT threads
+// competing with the launch cost about 1 ms, so the tier-up thresholds are scaled out of reach.
 export const FLAGS = [
   "--compile", "--splitting", "--minify", "--bytecode", "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+  "--compile-jit-policy=1000",
 ];
