@@ -7,6 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { FLAGS } from "./flags";
 
 const root = new URL("..", import.meta.url).pathname;
+// npm run adds a hundred npm_* variables, which daemonize copies to every daemon: time the
+// launchers with the environment of the shell that ran npm, as a user's script would have it.
+$.env(Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("npm_") && k !== "INIT_CWD" && k !== "NODE")));
 const bin = `${root}dist/daemonize`;
 const tmp = mkdtempSync("/tmp/daemonize-bench-");
 const pidfile = `${tmp}/bench.pid`;
@@ -20,6 +23,8 @@ if (!Bun.which("hyperfine") || !Bun.which("/usr/bin/time")) {
 // The floor: the same build flags as scripts/build.ts, around a one-line program.
 writeFileSync(`${tmp}/hello.ts`, 'console.log("hello world");\n');
 await $`${process.execPath} build ${FLAGS} ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
+// What the design costs before daemonize checks anything: native library, clone, pidfile, exec.
+await $`${process.execPath} build ${FLAGS} ${root}scripts/minimal-launcher.ts --outfile ${tmp}/minimal`.quiet();
 
 interface Row {
   name: string;
@@ -27,6 +32,7 @@ interface Row {
 }
 const rows: Row[] = [
   { name: "Bun hello world (floor)", command: `${tmp}/hello` },
+  { name: "minimal launcher on the same native path", command: `${tmp}/minimal ${pidfile} /bin/sleep 1000` },
   { name: "daemonize (this)", command: `${bin} --pidfile ${pidfile} -- /bin/sleep 1000` },
 ];
 const peers: [string, string, string][] = [
@@ -55,13 +61,32 @@ for (const [cmd, name, command] of [...peers, ...asUser]) {
 // Some launchers return before their pidfile is written, so wait for it a little.
 const stop = `sh -c 'for i in $(seq 100); do [ -s ${pidfile} ] && break; sleep 0.01; done; kill $(cat ${pidfile} 2>/dev/null) 2>/dev/null; rm -f ${pidfile}'`;
 const json = `${tmp}/results.json`;
+/** Median, mean, σ, min and max of samples in seconds. */
+function summary(times: number[]) {
+  const t = [...times].sort((a, b) => a - b);
+  const mean = t.reduce((a, b) => a + b, 0) / t.length;
+  const median = t.length % 2 ? (t[t.length >> 1] as number) : ((t[t.length / 2 - 1] as number) + (t[t.length / 2] as number)) / 2;
+  const stddev = Math.sqrt(t.reduce((a, b) => a + (b - mean) ** 2, 0) / (t.length - 1));
+  return { median, mean, stddev, min: t[0] as number, max: t.at(-1) as number };
+}
+
+// hyperfine runs all of one command, then all of the next: on a shared machine the
+// speed drifts between them by more than the differences measured. So the runs are
+// split into rounds, each round running every command, and the samples pooled.
+const ROUNDS = 10;
 try {
-  await $`hyperfine -N --warmup 20 --runs ${runs} --prepare ${stop} --export-json ${json} ${rows.map((r) => r.command)}`.quiet();
+  const samples: number[][] = rows.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    const warmup = round === 0 ? 20 : 3;
+    await $`hyperfine -N --warmup ${warmup} --runs ${Math.ceil(runs / ROUNDS)} --prepare ${stop} --export-json ${json} ${rows.map((r) => r.command)}`.quiet();
+    const results = JSON.parse(readFileSync(json, "utf8")).results as { times: number[] }[];
+    results.forEach((r, i) => samples[i]?.push(...r.times));
+  }
   await $`sh -c ${stop}`.nothrow();
-  const results = JSON.parse(readFileSync(json, "utf8")).results as { median: number; mean: number; stddev: number; min: number; max: number }[];
+  const results = samples.map(summary);
   const floor = (results[0] as { median: number }).median;
   const ms = (s: number) => (s * 1000).toFixed(2);
-  console.log(`Launch until the launcher returns (hyperfine, ${runs} runs each, 20 warm-up; ms)\n`);
+  console.log(`Launch until the launcher returns (hyperfine, ${samples[0]?.length} runs each in ${ROUNDS} interleaved rounds; ms)\n`);
   console.log("| command | median | mean ± σ | min … max | × floor |");
   console.log("|---|---:|---:|---:|---:|");
   results.forEach((r, i) =>
