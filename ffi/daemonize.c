@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -264,6 +265,10 @@ struct child_args {
 	int status_fd, go_fd, parent_status, parent_go;
 	char *stack;
 	size_t stack_size;
+	/* Written by the children in the memory they share with the launcher: the
+	 * daemon's pid, and whether it got as far as calling execve. */
+	volatile pid_t daemon;
+	volatile int execing;
 };
 
 static int grandchild(void *p)
@@ -282,7 +287,9 @@ static int grandchild(void *p)
 	if (r != 1)
 		sys3(SYS_exit, 0, 0, 0); /* the launcher gave up (lost the pidfile race, or died) */
 	unblock_all();
+	a->execing = 1;
 	r = sys3(SYS_execve, a->spec->path, a->spec->argv, a->spec->envp);
+	a->execing = 0;
 	report(a->status_fd, STEP_EXEC, r);
 	sys3(SYS_exit, 127, 0, 0);
 	return 0;
@@ -302,7 +309,8 @@ static int intermediate(void *p)
 	/* This session leader exits, so the daemon can never acquire a terminal.
 	 * glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
 	 * so the errno it may write cannot race with anything. */
-	if (clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a) < 0)
+	a->daemon = clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a);
+	if (a->daemon < 0)
 		report(a->status_fd, STEP_FORK2, -errno);
 	return 0;
 }
@@ -317,8 +325,32 @@ static char *new_stack(size_t size)
 	return m + 4096;
 }
 
+static int fail(struct dz_result *res, int step, int err)
+{
+	res->step = step;
+	res->err = err;
+	return -1;
+}
+
+/*
+ * After the drop, the target user may signal the daemon: a SIGSTOP would
+ * leave the launcher waiting for ever, and an init script with it. Set-up and
+ * the start of exec take milliseconds; a daemon silent for this long is killed.
+ */
+#define STALL_MS 10000
+
+/* Reads one record, or 0 at EOF; -1 with errno, ETIMEDOUT after STALL_MS of silence. */
 static int read_record(int fd, struct record *r)
 {
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int ready;
+	do
+		ready = poll(&p, 1, STALL_MS);
+	while (ready < 0 && errno == EINTR);
+	if (ready == 0)
+		errno = ETIMEDOUT;
+	if (ready <= 0)
+		return -1;
 	ssize_t n;
 	do
 		n = read(fd, r, sizeof *r);
@@ -326,12 +358,18 @@ static int read_record(int fd, struct record *r)
 	return (int)n;
 }
 
-static int fail(struct dz_result *res, int step, int err)
+/*
+ * The status pipe is silent but open, so the daemon is alive and its pid still
+ * its own: end it. ETIMEDOUT tells the caller why.
+ */
+static int stalled(struct dz_result *res, int step, pid_t pid)
 {
-	res->step = step;
-	res->err = err;
-	return -1;
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	res->pid = pid;
+	return fail(res, step, ETIMEDOUT);
 }
+
 
 #define STACK_SIZE (256 * 1024)
 /* Shared with the daemon until it execs or exits, so it lives as long as the launcher. */
@@ -363,7 +401,7 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
 		return fail(res, STEP_FORK, ENOMEM);
 	}
-	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE };
+	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE, 0, 0 };
 	uint64_t old;
 	block_all(&old);
 	pid_t child = clone(intermediate, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
@@ -381,11 +419,15 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		;
 	struct record r;
 	int n = read_record(status[0], &r);
+	int e = errno;
 	if (n != (int)sizeof r || r.step != STEP_READY) {
 		close(status[0]);
 		close(go[1]);
+		if (n < 0 && e == ETIMEDOUT)
+			return stalled(res, STEP_READY, args.daemon);
+		/* EOF with no report: the daemon was killed during set-up. */
 		if (n != (int)sizeof r)
-			return fail(res, STEP_FORK2, n < 0 ? errno : EPIPE);
+			return fail(res, STEP_READY, n < 0 ? e : ESRCH);
 		res->pid = r.pid;
 		return fail(res, r.step, r.err);
 	}
@@ -406,21 +448,28 @@ int dz_release(struct dz_result *res)
 	close((int)res->go_fd);
 	struct record r;
 	int n = read_record((int)res->status_fd, &r);
+	int e = errno;
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
-	if (w != 1)
-		return fail(res, STEP_EXEC, EPIPE);
+	if (n < 0 && e == ETIMEDOUT)
+		return stalled(res, STEP_EXEC, (pid_t)res->pid);
+	/* The pipe also closes when the daemon is killed before it execs: execing tells the two apart. */
+	if (w != 1 || (n == 0 && !args.execing))
+		return fail(res, STEP_EXEC, ESRCH);
 	if (n == 0)
 		return 0;
 	if (n != (int)sizeof r)
-		return fail(res, STEP_EXEC, n < 0 ? errno : EPIPE);
+		return fail(res, STEP_EXEC, n < 0 ? e : EPIPE);
 	return fail(res, r.step, r.err);
 }
 
-/* Tell a daemon that is set up but not yet exec'd to exit quietly. */
+/* Tell a daemon that is set up but not yet exec'd to exit quietly, and wait until it has. */
 void dz_abandon(struct dz_result *res)
 {
 	close((int)res->go_fd);
+	struct record r;
+	if (read_record((int)res->status_fd, &r) < 0 && errno == ETIMEDOUT)
+		stalled(res, STEP_EXEC, (pid_t)res->pid);
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
 }

@@ -70,6 +70,10 @@ export interface ChildFailure {
 
 /** The error for a failed step; exec failures are named by the caller, who knows the program. */
 function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
+  // Both mean someone signalled the daemon after the drop, before it could exec.
+  const before = `before it could exec ${s.argv[0]}`;
+  if (f.errno === E.ESRCH) fail("oserr", `the daemon was killed ${before}`);
+  if (f.errno === E.ETIMEDOUT) fail("oserr", `the daemon was stopped or stuck for 10 s ${before}; it was killed`);
   if (f.step === EXEC_STEP) onExec(f.errno);
   const name = STEPS[f.step] ?? `step ${f.step}`;
   const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;

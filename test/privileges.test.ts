@@ -1,7 +1,7 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track } from "./helpers";
+import { alive, BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -163,4 +163,44 @@ describe.skipIf(!isRoot)("privilege drop (as root)", () => {
     expect(readlinkSync(`/proc/${pid}/root`)).toBe(jail);
     expect(readlinkSync(`/proc/${pid}/cwd`)).toBe(jail);
   });
+});
+
+// After the drop the target user may signal its daemon before the exec. A
+// stale pidfile locked by a stand-in for another launcher holds the launcher
+// between the set-up and the go-ahead, so the test can signal it there.
+describe("a daemon signalled by its user before it execs", () => {
+  const cases = [
+    ["SIGKILL", "the daemon was killed before it could exec"],
+    ["SIGSTOP", "the daemon was stopped or stuck for 10 s before it could exec"],
+  ] as const;
+  for (const [signal, message] of cases) {
+    test.skipIf(!isRoot)(`${signal}: the start fails with exit 71 and leaves nothing`, async () => {
+      const dir = tempDir();
+      const pidfile = `${dir}/p.pid`;
+      const gone = Bun.spawnSync(["true"]).pid;
+      writeFileSync(pidfile, `${gone}\n`);
+      // One process holds the lock: the shell locks fd 9, then becomes sleep with it open.
+      const holder = Bun.spawn(["sh", "-c", 'exec 9>>"$0"; flock 9; exec sleep 1000', pidfile], { stdout: "ignore", stderr: "ignore" });
+      track(holder.pid);
+      await waitFor(() => Bun.spawnSync(["flock", "-n", pidfile, "true"]).exitCode === 1, "the pidfile to be locked");
+      const launch = run(["-p", pidfile, "-u", "nobody", "-o", `${dir}/out`, "--", PROBE]);
+      // The daemon before its exec: the launcher's image, already running as nobody.
+      const daemon = await waitFor(() => {
+        for (const e of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+          try {
+            if (readlinkSync(`/proc/${e}/exe`) === BIN && ids(procStatus(Number(e)).Uid)[0] === NOBODY.uid) return Number(e);
+          } catch {}
+        }
+        return undefined;
+      }, "the daemon, set up and waiting");
+      track(daemon);
+      process.kill(daemon, signal);
+      holder.kill("SIGKILL");
+      const r = await launch;
+      expect([r.code, r.stderr]).toEqual([71, `daemonize: error: ${message} ${PROBE}${signal === "SIGSTOP" ? "; it was killed" : ""}\n`]);
+      await waitFor(() => !alive(daemon), "the daemon to be gone");
+      // The stale pidfile was replaced, then the new one removed with the log this start made.
+      expect(readdirSync(dir)).toEqual([]);
+    }, 20_000);
+  }
 });
