@@ -77,6 +77,8 @@ enum {
 	STEP_READY = 0, STEP_PIPE, STEP_FORK, STEP_SETSID, STEP_FORK2, STEP_CHROOT,
 	STEP_CHDIR, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_VERIFY,
 	STEP_RLIMIT, STEP_STDIO, STEP_FDS, STEP_EXEC,
+	/* Not steps but what the launcher saw: the daemon was stopped, or killed, before its exec. */
+	STEP_STOPPED, STEP_KILLED,
 };
 
 /* Every field is 8 bytes wide so JavaScript can fill it with one typed array. */
@@ -333,41 +335,58 @@ static int fail(struct dz_result *res, int step, int err)
 }
 
 /*
- * After the drop, the target user may signal the daemon: a SIGSTOP would
- * leave the launcher waiting for ever, and an init script with it. Set-up and
- * the start of exec take milliseconds; a daemon silent for this long is killed.
+ * After the drop, the target user may signal the daemon. A SIGSTOP would leave
+ * the launcher, and an init script with it, waiting for ever, so a daemon that
+ * is silent this long is looked at, and killed if it is stopped. One that is
+ * merely slow (a busy disk, a remote file system) is waited for.
  */
-#define STALL_MS 10000
+#define CHECK_MS 1000
+#define STOPPED (-2)
 
-/* Reads one record, or 0 at EOF; -1 with errno, ETIMEDOUT after STALL_MS of silence. */
-static int read_record(int fd, struct record *r)
+static int is_stopped(pid_t pid)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int ready;
-	do
-		ready = poll(&p, 1, STALL_MS);
-	while (ready < 0 && errno == EINTR);
-	if (ready == 0)
-		errno = ETIMEDOUT;
-	if (ready <= 0)
+	char path[32], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *end = strrchr(buf, ')'); /* the name may hold any byte, ')' too */
+	return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+}
+
+/*
+ * Reads one record from the daemon's status pipe: its size, 0 at EOF, -1 with
+ * errno, or STOPPED once the daemon was found stopped and killed.
+ */
+static int read_record(int fd, struct record *r, pid_t daemon)
+{
+	if (fd < 0) {
+		errno = EBADF;
 		return -1;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		int ready = poll(&p, 1, CHECK_MS);
+		if (ready > 0)
+			break;
+		if (ready < 0 && errno != EINTR)
+			return -1;
+		/* Silent and open: only the daemon holds the write end, so it is alive and the pid is its own. */
+		if (ready == 0 && daemon > 0 && is_stopped(daemon)) {
+			kill(daemon, SIGKILL);
+			return STOPPED;
+		}
+	}
 	ssize_t n;
 	do
 		n = read(fd, r, sizeof *r);
 	while (n < 0 && errno == EINTR);
 	return (int)n;
-}
-
-/*
- * The status pipe is silent but open, so the daemon is alive and its pid still
- * its own: end it. ETIMEDOUT tells the caller why.
- */
-static int stalled(struct dz_result *res, int step, pid_t pid)
-{
-	if (pid > 0)
-		kill(pid, SIGKILL);
-	res->pid = pid;
-	return fail(res, step, ETIMEDOUT);
 }
 
 
@@ -418,16 +437,17 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 	while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
 		;
 	struct record r;
-	int n = read_record(status[0], &r);
+	int n = read_record(status[0], &r, args.daemon);
 	int e = errno;
 	if (n != (int)sizeof r || r.step != STEP_READY) {
 		close(status[0]);
 		close(go[1]);
-		if (n < 0 && e == ETIMEDOUT)
-			return stalled(res, STEP_READY, args.daemon);
+		res->pid = args.daemon;
+		if (n == STOPPED)
+			return fail(res, STEP_STOPPED, 0);
 		/* EOF with no report: the daemon was killed during set-up. */
 		if (n != (int)sizeof r)
-			return fail(res, STEP_READY, n < 0 ? e : ESRCH);
+			return n < 0 ? fail(res, STEP_READY, e) : fail(res, STEP_KILLED, 0);
 		res->pid = r.pid;
 		return fail(res, r.step, r.err);
 	}
@@ -447,15 +467,15 @@ int dz_release(struct dz_result *res)
 	while (w < 0 && errno == EINTR);
 	close((int)res->go_fd);
 	struct record r;
-	int n = read_record((int)res->status_fd, &r);
+	int n = read_record((int)res->status_fd, &r, (pid_t)res->pid);
 	int e = errno;
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
-	if (n < 0 && e == ETIMEDOUT)
-		return stalled(res, STEP_EXEC, (pid_t)res->pid);
+	if (n == STOPPED)
+		return fail(res, STEP_STOPPED, 0);
 	/* The pipe also closes when the daemon is killed before it execs: execing tells the two apart. */
 	if (w != 1 || (n == 0 && !args.execing))
-		return fail(res, STEP_EXEC, ESRCH);
+		return fail(res, STEP_KILLED, 0);
 	if (n == 0)
 		return 0;
 	if (n != (int)sizeof r)
@@ -468,8 +488,7 @@ void dz_abandon(struct dz_result *res)
 {
 	close((int)res->go_fd);
 	struct record r;
-	if (read_record((int)res->status_fd, &r) < 0 && errno == ETIMEDOUT)
-		stalled(res, STEP_EXEC, (pid_t)res->pid);
+	read_record((int)res->status_fd, &r, (pid_t)res->pid);
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
 }

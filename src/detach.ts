@@ -26,9 +26,9 @@ export interface Spec {
 /** Mirrors the step list in ffi/daemonize.c. */
 const STEPS = [
   "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
-  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec",
+  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed",
 ] as const;
-const EXEC_STEP = STEPS.length - 1;
+const EXEC_STEP = STEPS.indexOf("exec");
 
 /** The C struct dz_spec: seventeen 8-byte fields. `refs` keeps the pointed-to memory alive. */
 function marshal(s: Spec) {
@@ -70,12 +70,11 @@ export interface ChildFailure {
 
 /** The error for a failed step; exec failures are named by the caller, who knows the program. */
 function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
-  // Both mean someone signalled the daemon after the drop, before it could exec.
-  const before = `before it could exec ${s.argv[0]}`;
-  if (f.errno === E.ESRCH) fail("oserr", `the daemon was killed ${before}`);
-  if (f.errno === E.ETIMEDOUT) fail("oserr", `the daemon was stopped or stuck for 10 s ${before}; it was killed`);
-  if (f.step === EXEC_STEP) onExec(f.errno);
   const name = STEPS[f.step] ?? `step ${f.step}`;
+  // Someone signalled the daemon after the drop, before it could exec.
+  if (name === "stopped") fail("oserr", `the daemon was stopped before it could exec ${s.argv[0]}; it was killed`);
+  if (name === "killed") fail("oserr", `the daemon was killed before it could exec ${s.argv[0]}`);
+  if (f.step === EXEC_STEP) onExec(f.errno);
   const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
   const denied = f.errno === E.EPERM || f.errno === E.EACCES;

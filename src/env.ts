@@ -49,7 +49,7 @@ function readEnvFile(file: string): [string, string][] {
   return parseEnvFile(text, `env file ${file}`);
 }
 
-/** Variables by name, in the order execve gets them; no prototype, so __proto__ is just a name. */
+/** Variables by name (numeric names first, as objects order keys); no prototype, so __proto__ is just a name. */
 export type Environment = Record<string, string>;
 
 export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Environment {
