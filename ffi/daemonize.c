@@ -633,6 +633,15 @@ int dz_fchown(int fd, int64_t uid, int64_t gid) { int r = fchown(fd, (uid_t)uid,
 int dz_fsetxattr(int fd, const char *name, const void *v, int64_t len) { int r = fsetxattr(fd, name, v, (size_t)len, 0); RET(r); }
 int64_t dz_fgetxattr(int fd, const char *name, void *v, int64_t len) { ssize_t r = fgetxattr(fd, name, v, (size_t)len); RET(r); }
 int dz_fchmod(int fd, int mode) { int r = fchmod(fd, (mode_t)mode); RET(r); }
+int dz_ftruncate(int fd) { int r = ftruncate(fd, 0); RET(r); }
+int dz_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	int r = fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	RET(r);
+}
 
 /* out: dev, ino, mode, uid, gid, size, mtime seconds, mtime nanoseconds. */
 static int stat_out(int r, const struct stat *st, int64_t *out)
@@ -647,6 +656,7 @@ static int stat_out(int r, const struct stat *st, int64_t *out)
 	out[5] = st->st_size;
 	out[6] = st->st_mtim.tv_sec;
 	out[7] = st->st_mtim.tv_nsec;
+	out[8] = (int64_t)st->st_nlink;
 	return 0;
 }
 int dz_stat(const char *path, int follow, int64_t *out)

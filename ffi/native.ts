@@ -28,6 +28,8 @@ const symbols = {
   dz_fsetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i32 },
   dz_fgetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i64_fast },
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
+  dz_ftruncate: { args: [T.i32], returns: T.i32 },
+  dz_blocking: { args: [T.i32], returns: T.i32 },
   dz_stat: { args: [T.ptr, T.i32, T.ptr], returns: T.i32 },
   dz_fstat: { args: [T.i32, T.ptr], returns: T.i32 },
   dz_readlink: { args: [T.ptr, T.ptr, T.i64], returns: T.i64_fast },

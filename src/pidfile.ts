@@ -86,7 +86,8 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
 
 function openExisting(path: string): number | undefined {
   try {
-    return open(path, O.RDONLY | O.NOFOLLOW);
+    // O_NONBLOCK: a FIFO put in the pidfile's place must not hang the open (inspect refuses it).
+    return open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);
   } catch (e) {
     if (e instanceof OsError && e.errno === E.ENOENT) return undefined;
     return refuseLink(path, e);

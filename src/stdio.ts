@@ -4,7 +4,7 @@
 import { fail } from "./errors";
 import { absolute } from "./paths";
 import type { Identity } from "./privileges";
-import { close, E, fchmod, fchown, fstat, O, OsError, open, stat, unlink } from "./sys";
+import { close, E, fchmod, fchown, fstat, ftruncate, isFile, O, OsError, open, setBlocking, type Stat, stat, unlink } from "./sys";
 
 export interface Stdio {
   fds: [number, number, number];
@@ -25,6 +25,7 @@ interface LogRequest {
   stderr?: string;
   truncate: boolean;
   umask: number;
+  unsafe: boolean;
 }
 
 export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
@@ -58,16 +59,39 @@ export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
       if (!(e instanceof OsError)) throw e;
       if (e.errno !== E.EEXIST) return failLog(path, e);
     }
+    let fd: number;
     try {
-      return keep(open(path, O.WRONLY | O.APPEND | O.NOFOLLOW | (r.truncate ? O.TRUNC : 0)));
+      // O_NONBLOCK: a FIFO with no reader fails at once instead of hanging the start.
+      fd = keep(open(path, O.WRONLY | O.APPEND | O.NOFOLLOW | O.NONBLOCK));
+      setBlocking(fd);
     } catch (e) {
+      if (e instanceof OsError && e.errno === E.ENXIO) failLog(path, `log file ${path} is a FIFO with no reader`);
       return failLog(path, e);
     }
+    const st = fstat(fd);
+    const why = r.unsafe ? undefined : untrusted(st);
+    if (why) failLog(path, `log file ${path} ${why}; refusing to write to it (--unsafe allows it)`, "noperm");
+    // Only now: a file that was refused must keep its contents.
+    if (r.truncate && isFile(st)) ftruncate(fd);
+    return fd;
   }
 
-  function failLog(path: string, e: unknown): never {
+  /**
+   * An existing log that someone other than root, the caller or the target user
+   * could have put there: writing to it would hand them the daemon's output, or
+   * through a hard link append to a file of theirs choosing.
+   */
+  function untrusted(st: Stat): string | undefined {
+    const owners = [0, process.geteuid?.() ?? 0, ...(who && who.uid >= 0 ? [who.uid] : [])];
+    if (!owners.includes(st.uid)) return `is owned by uid ${st.uid}`;
+    if (isFile(st) && st.nlink > 1) return `has ${st.nlink} hard links`;
+    return undefined;
+  }
+
+  function failLog(path: string, e: unknown, kind: "cantcreat" | "noperm" = "cantcreat"): never {
     done.discard();
     done.close();
+    if (typeof e === "string") fail(kind, e);
     if (e instanceof OsError && e.errno === E.ELOOP) fail("cantcreat", `log file ${path} is a symbolic link; refusing to follow it`);
     return fail("cantcreat", `cannot open log file ${path}: ${(e as Error).message}`);
   }

@@ -3,12 +3,12 @@
 import { native } from "../ffi/native";
 
 export const E = {
-  EPERM: 1, ENOENT: 2, E2BIG: 7, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, ELOOP: 40, EOPNOTSUPP: 95,
+  EPERM: 1, ENOENT: 2, ENXIO: 6, E2BIG: 7, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, ELOOP: 40, EOPNOTSUPP: 95,
 } as const;
 
 export const O = {
   RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, TRUNC: 0o1000, APPEND: 0o2000,
-  NOFOLLOW: 0o400000,
+  NOFOLLOW: 0o400000, NONBLOCK: 0o4000,
 } as const;
 
 export const S_IFMT = 0o170000;
@@ -50,6 +50,9 @@ export const unlink = (path: string): void => void check(native.dz_unlink(cstr(p
 export const flock = (fd: number, op: number): void => void check(native.dz_flock(fd, op));
 export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
 export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
+export const ftruncate = (fd: number): void => void check(native.dz_ftruncate(fd));
+/** Clears O_NONBLOCK, which an open used so that a FIFO could not hang it. */
+export const setBlocking = (fd: number): void => void check(native.dz_blocking(fd));
 /**
  * Whether fd could have been handed to us: open, and not an anonymous inode.
  * Bun marks inherited fds close-on-exec too, so that bit cannot tell them from
@@ -88,21 +91,22 @@ export interface Stat {
   gid: number;
   size: number;
   mtimeMs: number;
+  nlink: number;
 }
 
 function toStat(r: number, out: BigInt64Array): Stat {
   check(r);
   const n = (i: number) => Number(out[i]);
-  return { dev: n(0), ino: n(1), mode: n(2), uid: n(3), gid: n(4), size: n(5), mtimeMs: n(6) * 1000 + n(7) / 1e6 };
+  return { dev: n(0), ino: n(1), mode: n(2), uid: n(3), gid: n(4), size: n(5), mtimeMs: n(6) * 1000 + n(7) / 1e6, nlink: n(8) };
 }
 
 export function stat(path: string, follow = true): Stat {
-  const out = new BigInt64Array(8);
+  const out = new BigInt64Array(9);
   return toStat(native.dz_stat(cstr(path), follow ? 1 : 0, out), out);
 }
 
 export function fstat(fd: number): Stat {
-  const out = new BigInt64Array(8);
+  const out = new BigInt64Array(9);
   return toStat(native.dz_fstat(fd, out), out);
 }
 

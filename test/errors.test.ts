@@ -1,8 +1,8 @@
 // Bad input: each case gets one clear line naming what failed, a documented exit
 // code, and leaves nothing behind (no pidfile, no log it created, no process).
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, PROBE, procArgv, readPid, run, tempDir, track } from "./helpers";
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { BIN, cleanup, isRoot, kill, PROBE, procArgv, readPid, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -21,6 +21,11 @@ interface Case {
 const P = PROBE;
 const plain = (dir: string) => ["-p", `${dir}/p.pid`, "-l", `${dir}/log`];
 const script = (dir: string, name: string, body: string, mode = 0o755) => writeFileSync(`${dir}/${name}`, body, { mode });
+const mkfifo = (path: string) => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
+const foreignLog = (path: string) => {
+  writeFileSync(path, "keep\n");
+  chownSync(path, 65534, 65534);
+};
 const jail = (dir: string) => {
   mkdirSync(`${dir}/jail/bin`, { recursive: true });
   chmodSync(`${dir}/jail`, 0o755);
@@ -69,6 +74,11 @@ const cases: Case[] = [
   { name: "pidfile directory owned by another user", args: (d) => ["-p", `${d}/theirs/p.pid`, "--", P], setup: (d) => { mkdirSync(`${d}/theirs`); Bun.spawnSync(["chown", "65534", `${d}/theirs`]); }, code: 77, message: (d) => `pidfile directory ${d}/theirs is owned by uid 65534; refusing to use it (--unsafe allows it)`, rootOnly: true },
   { name: "log in a missing directory", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/nope/log`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/log: No such file or directory` },
   { name: "log is a symlink", args: (d) => ["-p", `${d}/p.pid`, "-e", `${d}/log`, "--", P], setup: (d) => symlinkSync("/etc/hostname", `${d}/log`), code: 73, message: (d) => `log file ${d}/log is a symbolic link; refusing to follow it` },
+  // A FIFO must not hang the start: the target user may own the log directory.
+  { name: "pidfile is a FIFO", args: (d) => plain(d).concat("--", P), setup: (d) => mkfifo(`${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is not a regular file` },
+  { name: "log is a FIFO with no reader", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/log`, "--", P], setup: (d) => mkfifo(`${d}/log`), code: 73, message: (d) => `log file ${d}/log is a FIFO with no reader` },
+  { name: "log owned by another user", args: (d) => ["-p", `${d}/p.pid`, "--truncate", "-o", `${d}/log`, "--", P], setup: (d) => foreignLog(`${d}/log`), code: 77, message: (d) => `log file ${d}/log is owned by uid 65534; refusing to write to it (--unsafe allows it)`, rootOnly: true },
+  { name: "log with a second hard link", args: (d) => ["-p", `${d}/p.pid`, "--truncate", "-e", `${d}/log`, "--", P], setup: (d) => (writeFileSync(`${d}/other`, "keep\n"), linkSync(`${d}/other`, `${d}/log`)), code: 77, message: (d) => `log file ${d}/log has 2 hard links; refusing to write to it (--unsafe allows it)` },
   { name: "log is a directory", args: (d) => ["-p", `${d}/p.pid`, "-l", `${d}/sub`, "--", P], setup: (d) => mkdirSync(`${d}/sub`), code: 73, message: (d) => `cannot open log file ${d}/sub: Is a directory` },
   { name: "second log fails, first is removed", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/log`, "-e", `${d}/nope/err`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/err: No such file or directory` },
   { name: "--user as non-root", args: (d) => [...plain(d), "-u", "nobody", "--", P], asNobody: true, code: 77, message: () => "--user needs root (running as uid 65534)" },
@@ -143,6 +153,27 @@ describe("checks that can be lifted", () => {
     const r = await run(["-p", `${dir}/p.pid`, "--unsafe", "--", `${dir}/prog`]);
     expect(r.code).toBe(0);
     expect(readlinkSync(`/proc/${track(readPid(`${dir}/p.pid`))}/exe`)).toBe(`${dir}/prog`);
+  });
+
+  test.skipIf(!isRoot)("a refused log keeps its contents; --unsafe writes to it; the target user's own log is trusted", async () => {
+    const dir = tempDir();
+    foreignLog(`${dir}/log`);
+    let r = await run(["-p", `${dir}/p.pid`, "--truncate", "-o", `${dir}/log`, "--", PROBE]);
+    expect([r.code, readFileSync(`${dir}/log`, "utf8")]).toEqual([77, "keep\n"]);
+    r = await run(["-p", `${dir}/p.pid`, "-u", "nobody", "-o", `${dir}/log`, "--", PROBE]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    await kill(track(readPid(`${dir}/p.pid`)));
+    r = await run(["-p", `${dir}/q.pid`, "--unsafe", "--truncate", "-o", `${dir}/log`, "--", PROBE]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    track(readPid(`${dir}/q.pid`));
+    await waitFor(() => readFileSync(`${dir}/log`, "utf8").startsWith("probe pid="), "the truncated log to get the report");
+  });
+
+  test("status, stop and signal do not hang on a FIFO in the pidfile's place", async () => {
+    const dir = tempDir();
+    mkfifo(`${dir}/p.pid`);
+    const codes = await Promise.all(["status", "stop", "signal"].map(async (cmd) => (await run([cmd, "-p", `${dir}/p.pid`, ...(cmd === "signal" ? ["HUP"] : [])])).code));
+    expect(codes).toEqual([4, 1, 1]);
   });
 
   test.skipIf(!isRoot)("--unsafe trusts a pidfile another user owns", async () => {
