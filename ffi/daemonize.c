@@ -417,6 +417,8 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 	if (!args.stack)
 		args.stack = new_stack(STACK_SIZE);
 	if (!first || !args.stack) {
+		if (first)
+			munmap(first - 4096, STACK_SIZE + 4096);
 		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
 		return fail(res, STEP_FORK, ENOMEM);
 	}
@@ -546,7 +548,12 @@ static void start_cleaner(char *const *paths, int *trigger, int *ack)
 		cleanup_args.stack = new_stack(STACK_SIZE);
 	if (first && cleanup_args.stack) {
 		cleanup_args = (struct cleaner_args){ paths, t[0], t[1], k[1], k[0], cleanup_args.stack };
+		/* Blocked for good in the cleaner: no handler of the launcher's may run in it,
+		 * and a Ctrl-C meant for the program must not cost its cleanup. */
+		uint64_t old;
+		block_all(&old);
 		pid_t pid = clone(cleaner_parent, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &cleanup_args);
+		restore_mask(&old);
 		if (pid > 0) {
 			while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 				;
@@ -685,35 +692,54 @@ void dz_strerror(int err, char *out, int64_t len)
  * User and group lookups go through NSS, so LDAP and sssd users work.
  * Returns 1 found, 0 no such entry, -errno on lookup failure.
  */
-static char nss_buf[1 << 16];
+/*
+ * NSS lookups into a buffer that grows until the entry fits: a group with
+ * thousands of members (LDAP, AD) needs more than any fixed size.
+ */
+#define NSS_START (1 << 14)
+#define NSS_MAX (1 << 26)
+#define NSS_LOOKUP(call, found)                                                  \
+	char *buf = NULL;                                                        \
+	int r = ERANGE;                                                          \
+	for (size_t size = NSS_START; r == ERANGE && size <= NSS_MAX; size *= 2) { \
+		char *bigger = realloc(buf, size);                               \
+		if (!bigger) {                                                   \
+			r = ENOMEM;                                              \
+			break;                                                   \
+		}                                                                \
+		buf = bigger;                                                    \
+		r = (call);                                                      \
+	}                                                                        \
+	if (r && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM) {        \
+		free(buf);                                                       \
+		return -r;                                                       \
+	}                                                                        \
+	if (!(found)) {                                                          \
+		free(buf);                                                       \
+		return 0;                                                        \
+	}
 
 int dz_getpw(const char *name, int64_t uid, int64_t *ids, char *home, int64_t home_len, char *login, int64_t login_len)
 {
 	struct passwd pw, *p = NULL;
-	int r = name ? getpwnam_r(name, &pw, nss_buf, sizeof nss_buf, &p)
-	             : getpwuid_r((uid_t)uid, &pw, nss_buf, sizeof nss_buf, &p);
-	if (r && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM)
-		return -r;
-	if (!p)
-		return 0;
+	NSS_LOOKUP(name ? getpwnam_r(name, &pw, buf, size, &p) : getpwuid_r((uid_t)uid, &pw, buf, size, &p), p)
 	ids[0] = p->pw_uid;
 	ids[1] = p->pw_gid;
-	if (strlen(p->pw_dir) >= (size_t)home_len || strlen(p->pw_name) >= (size_t)login_len)
-		return -ENAMETOOLONG;
-	strcpy(home, p->pw_dir);
-	strcpy(login, p->pw_name);
-	return 1;
+	int fits = strlen(p->pw_dir) < (size_t)home_len && strlen(p->pw_name) < (size_t)login_len;
+	if (fits) {
+		strcpy(home, p->pw_dir);
+		strcpy(login, p->pw_name);
+	}
+	free(buf);
+	return fits ? 1 : -ENAMETOOLONG;
 }
 
 int dz_getgr(const char *name, int64_t *gid)
 {
 	struct group gr, *g = NULL;
-	int r = getgrnam_r(name, &gr, nss_buf, sizeof nss_buf, &g);
-	if (r && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM)
-		return -r;
-	if (!g)
-		return 0;
+	NSS_LOOKUP(getgrnam_r(name, &gr, buf, size, &g), g)
 	*gid = g->gr_gid;
+	free(buf);
 	return 1;
 }
 

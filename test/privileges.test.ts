@@ -1,6 +1,6 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { alive, BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
@@ -202,4 +202,17 @@ describe("a daemon signalled by its user before it execs", () => {
       expect(readdirSync(dir)).toEqual([]);
     }, 15_000);
   }
+});
+
+// Directory services have groups with thousands of members: the lookup must not
+// fail for want of buffer. The big group is seen through a private mount namespace.
+test.skipIf(!isRoot)("a group with 10,000 members is found", async () => {
+  const dir = tempDir();
+  const members = Array.from({ length: 10000 }, (_, i) => `member${i}`).join(",");
+  writeFileSync(`${dir}/group`, `${readFileSync("/etc/group", "utf8")}dzbig:x:4242:${members}\n`);
+  const script = `mount --bind "$1" /etc/group && exec "$2" -p "$3" -g dzbig -- "$4"`;
+  const r = Bun.spawnSync(["unshare", "--mount", "sh", "-c", script, "sh", `${dir}/group`, BIN, `${dir}/p.pid`, PROBE], { stderr: "pipe" });
+  expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+  const pid = track(readPid(`${dir}/p.pid`));
+  expect(ids(procStatus(pid).Gid)).toEqual([4242, 4242, 4242, 4242]);
 });
