@@ -582,6 +582,11 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 		start_cleaner(s->cleanup, &trigger, &ack);
 	for (int i = 0; i < 3; i++)
 		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	/* setup() resets every handler of this process: a failed exec must give Bun its own back
+	 * (SIGPIPE ignored, the collector's SIGPWR) before it goes on to report the error. */
+	long handlers[65][4];
+	for (int sig = 1; sig < 65; sig++)
+		sys4(SYS_rt_sigaction, sig, 0, handlers[sig], 8);
 	uint64_t old;
 	block_all(&old);
 	long r = setup(s, &step);
@@ -590,10 +595,15 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 		r = sys3(SYS_execve, s->path, s->argv, s->envp);
 		step = STEP_EXEC;
 	}
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sys4(SYS_rt_sigaction, sig, handlers[sig], 0, 8);
 	restore_mask(&old);
 	for (int i = 0; i < 3; i++)
-		if (saved[i] >= 0)
+		if (saved[i] >= 0) {
 			dup2(saved[i], i);
+			close(saved[i]);
+		}
 	if (trigger >= 0) {
 		char c = 1;
 		if (write(trigger, &c, 1) == 1)

@@ -3,7 +3,7 @@
 // costs milliseconds to load, so it is loaded only when there is something to
 // say, and only its core: the full entry pulls in node:tty and node:util at
 // start-up even when imported lazily.
-import { writeAll } from "./sys";
+import { E, OsError, writeAll } from "./sys";
 
 export type Level = "error" | "warn" | "info" | "log";
 
@@ -17,7 +17,10 @@ const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.s
 function emit(fd: 1 | 2, text: string): void {
   try {
     writeAll(fd, Buffer.from(text));
-  } catch {
+  } catch (e) {
+    // No one is reading: the exit code is all that can still be said.
+    if (e instanceof OsError && e.errno === E.EPIPE) return;
+    // A non-blocking fd (EAGAIN) is Bun's streams' job.
     (fd === 1 ? process.stdout : process.stderr).write(text);
   }
 }

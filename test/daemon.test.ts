@@ -262,6 +262,16 @@ describe("foreground", () => {
     expect(existsSync(`${dir}/log`)).toBe(false);
     expect(existsSync(`${dir}/p.pid`)).toBe(false);
   });
+
+  // The set-up resets every signal handler of the launcher itself; a failed exec must give Bun
+  // back its own (SIGPIPE ignored) so that reporting to a closed pipe is an error, not a death.
+  test("after a failed exec in the foreground the launcher still ignores SIGPIPE", () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/script`, "#!/nonexistent/interpreter\n", { mode: 0o755 });
+    const broken = "import os, subprocess, sys\nr, w = os.pipe()\nos.close(r)\nprint(subprocess.run(sys.argv[1:], stdout=w, stderr=w).returncode)";
+    const r = Bun.spawnSync(["python3", "-c", broken, BIN, "-f", "--", `${dir}/script`], { stderr: "pipe" });
+    expect([r.stdout.toString(), r.stderr.toString()]).toEqual(["126\n", ""]);
+  });
 });
 
 describe("messages", () => {
