@@ -6,6 +6,7 @@ import { checkDirectory, type Examined, examine, unpublish } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
 import type { Step } from "./signals";
+import { close, E, kill, OsError, pidfdOpen, pidfdSignal } from "./sys";
 
 export interface Status {
   state: keyof typeof STATUS_EXIT;
@@ -70,16 +71,32 @@ export interface Outcome {
 
 const outcome = (kind: keyof typeof STOP_EXIT, message: string): Outcome => ({ code: STOP_EXIT[kind].code, message });
 
-/** Sends sig unless the pid has moved on; "gone" when it has. */
+/**
+ * Sends sig unless the pid has moved on; "gone" when it has. The process is
+ * pinned with a pidfd before its identity is checked, so the signal cannot
+ * reach a process that took over the pid in between (kill() by pid, kept for
+ * kernels before 5.3, can).
+ */
 function deliver(pid: number, ticks: number, sig: number): "sent" | "gone" | Outcome {
-  if (startTicks(pid) !== ticks) return "gone";
+  let fd: number | undefined;
   try {
-    process.kill(pid, sig);
+    fd = pidfdOpen(pid);
+  } catch (e) {
+    if (!(e instanceof OsError)) throw e;
+    if (e.errno === E.ESRCH) return "gone";
+    if (e.errno !== E.ENOSYS) return outcome("failed", `cannot signal pid ${pid}: ${e.message}`);
+  }
+  try {
+    if (startTicks(pid) !== ticks) return "gone";
+    if (fd === undefined) kill(pid, sig);
+    else pidfdSignal(fd, sig);
     return "sent";
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === "ESRCH") return "gone";
-    return outcome("failed", `cannot signal pid ${pid}: ${code === "EPERM" ? "Operation not permitted" : (e as Error).message}`);
+    if (!(e instanceof OsError)) throw e;
+    if (e.errno === E.ESRCH) return "gone";
+    return outcome("failed", `cannot signal pid ${pid}: ${e.message}`);
+  } finally {
+    if (fd !== undefined) close(fd);
   }
 }
 

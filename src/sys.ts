@@ -3,7 +3,7 @@
 import { native } from "../ffi/native";
 
 export const E = {
-  EPERM: 1, ENOENT: 2, ENXIO: 6, E2BIG: 7, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EPIPE: 32, ELOOP: 40, EOPNOTSUPP: 95,
+  EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EPIPE: 32, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95,
 } as const;
 
 export const O = {
@@ -51,6 +51,10 @@ export const flock = (fd: number, op: number): void => void check(native.dz_floc
 export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
 export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
 export const ftruncate = (fd: number): void => void check(native.dz_ftruncate(fd));
+/** A handle on one process: it can never come to mean a later one with the same pid. */
+export const pidfdOpen = (pid: number): number => check(native.dz_pidfd_open(pid));
+export const pidfdSignal = (fd: number, sig: number): void => void check(native.dz_pidfd_signal(fd, sig));
+export const kill = (pid: number, sig: number): void => void check(native.dz_kill(pid, sig));
 /** Clears O_NONBLOCK, which an open used so that a FIFO could not hang it. */
 export const setBlocking = (fd: number): void => void check(native.dz_blocking(fd));
 /**
