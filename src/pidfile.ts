@@ -12,8 +12,9 @@
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
+import { type Entry, untrusted, walk } from "./trust";
 import {
-  close, E, fchmod, openToOthers, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
+  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
   rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
@@ -52,17 +53,20 @@ function checkOwner(path: string, st: Stat, unsafe: boolean): void {
   fail("noperm", `pidfile ${path} is owned by uid ${st.uid}; refusing to trust it (--unsafe allows it)`);
 }
 
-/** The pidfile's directory must not let anyone but root or the caller replace the file. */
+/**
+ * Neither the pidfile's directory nor any directory or link on the way to it
+ * may let anyone but root or the caller replace what the path leads to.
+ */
 export function checkDirectory(path: string, unsafe: boolean): void {
   const dir = dirname(path);
-  let st: Stat;
+  const entries: Entry[] = [];
   try {
-    st = stat(dir);
+    walk(dir, undefined, (e) => entries.push(e));
   } catch (e) {
     return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
   }
-  const why = unsafe ? undefined : openToOthers(st, [0, euid()]);
-  if (why) fail("noperm", `pidfile directory ${dir} ${why}; refusing to use it (--unsafe allows it)`);
+  const found = unsafe ? undefined : untrusted(entries, [0, euid()]);
+  if (found) fail("noperm", `pidfile directory ${found.at} ${found.why}; refusing to use it (--unsafe allows it)`);
 }
 
 /** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */

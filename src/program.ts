@@ -2,8 +2,9 @@
 // executable" are reported without starting anything, and refused as root when
 // another user could have replaced it.
 import { fail } from "./errors";
-import { absolute, dirname } from "./paths";
-import { E, isDir, isLink, OsError, openToOthers, readFile, readlink, type Stat, stat } from "./sys";
+import { absolute } from "./paths";
+import { E, isDir, OsError, readFile } from "./sys";
+import { type Entry, untrusted, walk } from "./trust";
 
 /** Used when the daemon's environment has no PATH. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,55 +29,6 @@ interface Where {
   /** The daemon's working directory, inside the root. */
   dir: string;
   searchPath: string;
-}
-
-interface Entry {
-  /** The path as the daemon sees it. */
-  at: string;
-  st: Stat;
-}
-
-/**
- * Follows `path` the way the kernel will for the daemon, one component and one
- * symlink at a time, so that absolute links inside a chroot stay inside it.
- * Calls `visit` for "/" and every entry passed; returns the final file's host
- * path and status. Throws OsError as the kernel would.
- */
-function walk(path: string, root: string | undefined, visit?: (e: Entry) => void) {
-  const host = (at: string) => (root ? `${root}${at}` : at);
-  let dir = "/";
-  let dirStat = stat(host(dir), false);
-  visit?.({ at: dir, st: dirStat });
-  const pending = path.split("/").filter(Boolean);
-  for (let links = 0; ; ) {
-    const name = pending.shift();
-    if (name === undefined || name === ".") {
-      if (name === undefined) return { host: host(dir), st: dirStat };
-      continue;
-    }
-    if (name === "..") {
-      dir = dirname(dir);
-      dirStat = stat(host(dir), false);
-      continue;
-    }
-    const at = `${dir === "/" ? "" : dir}/${name}`;
-    const st = stat(host(at), false);
-    visit?.({ at, st });
-    if (isLink(st)) {
-      if (++links > 40) throw new OsError(E.ELOOP);
-      const target = readlink(host(at));
-      pending.unshift(...target.split("/").filter(Boolean));
-      if (target.startsWith("/")) {
-        dir = "/";
-        dirStat = stat(host(dir), false);
-      }
-      continue;
-    }
-    if (pending.length === 0) return { host: host(at), st };
-    if (!isDir(st)) throw new OsError(E.ENOTDIR);
-    dir = at;
-    dirStat = st;
-  }
 }
 
 function probe(name: string, path: string, root: string | undefined) {
@@ -125,12 +77,8 @@ export function resolveProgram(name: string, w: Where): Program {
  * /tmp), and the program file by no one else at all.
  */
 export function checkSafe(p: Program, targetUid: number): void {
-  const owners = [0, targetUid];
-  for (const { at, st } of p.entries) {
-    // A symlink's own mode means nothing; who owns it does.
-    const why = isLink(st) ? openToOthers({ ...st, mode: 0 }, owners) : openToOthers(st, owners);
-    if (why) fail("noperm", `refusing to run ${p.name} as root: ${p.root ? `${p.root}${at}` : at} ${why} (--unsafe allows it)`);
-  }
+  const found = untrusted(p.entries, [0, targetUid]);
+  if (found) fail("noperm", `refusing to run ${p.name} as root: ${p.root ? `${p.root}${found.at}` : found.at} ${found.why} (--unsafe allows it)`);
 }
 
 /**
