@@ -158,9 +158,17 @@ function lockCurrent(path: string): number | undefined {
  */
 export function publish(path: string, pid: number, unsafe: boolean): void {
   const tmp = `${dirname(path)}/.${basename(path)}.${pid}.tmp`;
+  const create = () => open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o644);
   let fd: number;
   try {
-    fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o644);
+    try {
+      fd = create();
+    } catch (e) {
+      // Left by a launcher that was killed with the same pid: the name is ours now.
+      if (!(e instanceof OsError && e.errno === E.EEXIST)) throw e;
+      unlink(tmp);
+      fd = create();
+    }
   } catch (e) {
     return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
   }

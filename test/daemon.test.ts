@@ -1,7 +1,7 @@
 // What a started daemon looks like from the outside: detached, clean fds and
 // signals, the asked-for cwd/umask/limits, argv and environment exactly as given.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { BIN, cleanup, isRoot, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
@@ -261,6 +261,15 @@ describe("foreground", () => {
     expect(r.stderr).toBe(`daemonize: error: exec ${dir}/script: bad interpreter /nonexistent/interpreter: No such file or directory\n`);
     expect(existsSync(`${dir}/log`)).toBe(false);
     expect(existsSync(`${dir}/p.pid`)).toBe(false);
+  });
+
+  test("a temporary pidfile left by a killed launcher with the same pid does not block the start", () => {
+    const dir = tempDir();
+    // exec keeps the shell's pid, so the launcher's temporary name is known in advance.
+    const r = Bun.spawnSync(["sh", "-c", 'touch "$1/.p.pid.$$.tmp" && exec "$2" -f -p "$1/p.pid" -- /bin/true', "sh", dir, BIN], { stderr: "pipe" });
+    expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+    expect(readdirSync(dir)).toEqual(["p.pid"]);
+    expect(readPid(`${dir}/p.pid`)).toBe(r.pid);
   });
 
   // The set-up resets every signal handler of the launcher itself; a failed exec must give Bun
