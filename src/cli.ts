@@ -26,7 +26,7 @@ const startArgs = {
   core: { type: "boolean", description: "Allow core dumps: raise the RLIMIT_CORE soft limit to the hard one (default: 0)" },
   "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
   oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
-  unsafe: { type: "boolean", description: "Allow a program, pidfile or pidfile directory that others could have written" },
+  unsafe: { type: "boolean", description: "Allow a program, log, pidfile or pidfile directory that others could have written" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
