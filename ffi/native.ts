@@ -1,5 +1,5 @@
 // The one place that binds native symbols: a bootstrap pair from libc, and the
-// daemonize library (ffi/daemonize.c), which holds every other libc call.
+// daemonize library (ffi/*.c), which holds every other libc call.
 import libraryPath from "../build/libdaemonize.so" with { type: "file" };
 import { dlopen, FFIType as T } from "bun:ffi";
 

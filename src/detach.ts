@@ -1,4 +1,4 @@
-// Hands the prepared start to the native child path (ffi/daemonize.c) and turns
+// Hands the prepared start to the native child path (ffi/launcher.c, ffi/child.c) and turns
 // a failed step reported back through the status pipe into a typed error.
 import { ptr } from "bun:ffi";
 import { native } from "../ffi/native";
@@ -21,17 +21,21 @@ export interface Spec {
   keep: number[];
   /** --foreground: files to remove if the exec fails (the launcher may no longer be able to). */
   cleanup?: string[];
+  /** An open file to exec instead of path: the supervise monitor's memfd. */
+  execFd?: number;
+  /** The fd on which the exec'd monitor keeps the status pipe, to report its first run. */
+  reportFd?: number;
 }
 
-/** Mirrors the step list in ffi/daemonize.c. */
+/** Mirrors the step list in ffi/child.h. */
 const STEPS = [
   "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
   "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed",
 ] as const;
 const EXEC_STEP = STEPS.indexOf("exec");
 
-/** The C struct dz_spec: seventeen 8-byte fields. `refs` keeps the pointed-to memory alive. */
-function marshal(s: Spec) {
+/** The C struct dz_spec: twenty-one 8-byte fields. `refs` keeps the pointed-to memory alive. */
+function marshal(s: Spec, check = false) {
   const refs: NodeJS.TypedArray[] = [];
   const str = (v: string) => {
     const b = cstr(v);
@@ -57,6 +61,7 @@ function marshal(s: Spec) {
     BigInt(s.stdio[0]), BigInt(s.stdio[1]), BigInt(s.stdio[2]),
     view(new Int32Array(s.keep.length ? s.keep : [0])), BigInt(s.keep.length),
     s.cleanup?.length ? list(s.cleanup) : 0n,
+    BigInt(s.execFd ?? -1), BigInt(s.reportFd ?? -1), check ? 1n : 0n, 0n,
   ];
   const struct = new BigInt64Array(fields);
   refs.push(struct);

@@ -1,0 +1,397 @@
+/*
+ * The launcher's side of a start: it clones the daemon the way posix_spawn
+ * makes its child, clone(CLONE_VM), which copies no page tables (a Bun process
+ * maps about 100 MB, and two fork() copies plus their teardown were most of a
+ * launch), waits on a close-on-exec status pipe for the child path (child.c)
+ * to report, and only then lets the daemon exec. No JavaScript may run in a
+ * child of a Bun process, so all of this is native.
+ */
+#include "child.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* What the parent learns: the daemon's pid and, on failure, the step and errno. */
+struct dz_result {
+	int64_t pid;
+	int64_t step;
+	int64_t err;
+	int64_t go_fd;
+	int64_t status_fd;
+};
+
+struct child_args {
+	const struct dz_spec *spec;
+	int status_fd, go_fd, parent_status, parent_go;
+	char *stack;
+	size_t stack_size;
+	/* Written by the children in the memory they share with the launcher: the
+	 * daemon's pid, and whether it got as far as calling execve. */
+	volatile pid_t daemon;
+	volatile int execing;
+};
+
+static int grandchild(void *p)
+{
+	struct child_args *a = p;
+	int step;
+	long r = child_setup(a->spec, &step);
+	if (r < 0) {
+		child_report(a->status_fd, step, r);
+		sys3(SYS_exit, 127, 0, 0);
+	}
+	if (a->spec->check) {
+		/* --check: a throwaway daemon, as the target user, asks what the exec would say. */
+		r = child_probe_exec(a->spec);
+		child_report(a->status_fd, r < 0 ? STEP_EXEC : STEP_READY, r);
+		sys3(SYS_exit, 0, 0, 0);
+	}
+	child_report(a->status_fd, STEP_READY, 0);
+	char go;
+	while ((r = sys3(SYS_read, a->go_fd, &go, 1)) == -EINTR)
+		;
+	if (r != 1)
+		sys3(SYS_exit, 0, 0, 0); /* the launcher gave up (lost the pidfile race, or died) */
+	/* The monitor reports its first run on this copy; the close-on-exec one still reports a failed exec. */
+	int keep = (int)a->spec->report_fd;
+	if (keep >= 0 && (r = keep == a->status_fd ? sys3(SYS_fcntl, keep, F_SETFD, 0) : sys3(SYS_dup3, a->status_fd, keep, 0)) < 0) {
+		child_report(a->status_fd, STEP_FDS, r);
+		sys3(SYS_exit, 127, 0, 0);
+	}
+	unblock_all();
+	a->execing = 1;
+	r = child_exec(a->spec);
+	a->execing = 0;
+	child_report(a->status_fd, STEP_EXEC, r);
+	sys3(SYS_exit, 127, 0, 0);
+	return 0;
+}
+
+/* Runs while the launcher is suspended (CLONE_VFORK); it only starts a new session. */
+static int intermediate(void *p)
+{
+	struct child_args *a = p;
+	sys3(SYS_close, a->parent_status, 0, 0);
+	sys3(SYS_close, a->parent_go, 0, 0);
+	long r = sys3(SYS_setsid, 0, 0, 0);
+	if (r < 0) {
+		child_report(a->status_fd, STEP_SETSID, r);
+		return 1;
+	}
+	/* This session leader exits, so the daemon can never acquire a terminal.
+	 * glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
+	 * so the errno it may write cannot race with anything. */
+	a->daemon = clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a);
+	if (a->daemon < 0)
+		child_report(a->status_fd, STEP_FORK2, -errno);
+	return 0;
+}
+
+/* A child stack with a guard page below it. */
+static char *new_stack(size_t size)
+{
+	char *m = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	mprotect(m, 4096, PROT_NONE);
+	return m + 4096;
+}
+
+static int fail(struct dz_result *res, int step, int err)
+{
+	res->step = step;
+	res->err = err;
+	return -1;
+}
+
+/*
+ * After the drop, the target user may signal the daemon. A SIGSTOP would leave
+ * the launcher, and an init script with it, waiting for ever, so a daemon that
+ * is silent this long is looked at, and killed if it is stopped. One that is
+ * merely slow (a busy disk, a remote file system) is waited for.
+ */
+#define CHECK_MS 1000
+#define STOPPED (-2)
+
+static int is_stopped(pid_t pid)
+{
+	char path[32], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *end = strrchr(buf, ')'); /* the name may hold any byte, ')' too */
+	return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+}
+
+/*
+ * Reads one record from the daemon's status pipe: its size, 0 at EOF, -1 with
+ * errno, or STOPPED once the daemon was found stopped and killed.
+ */
+static int read_record(int fd, struct record *r, pid_t daemon)
+{
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		int ready = poll(&p, 1, CHECK_MS);
+		if (ready > 0)
+			break;
+		if (ready < 0 && errno != EINTR)
+			return -1;
+		/* Silent and open: only the daemon holds the write end, so it is alive and the pid is its own. */
+		if (ready == 0 && daemon > 0 && is_stopped(daemon)) {
+			kill(daemon, SIGKILL);
+			return STOPPED;
+		}
+	}
+	ssize_t n;
+	do
+		n = read(fd, r, sizeof *r);
+	while (n < 0 && errno == EINTR);
+	return (int)n;
+}
+
+
+#define STACK_SIZE (256 * 1024)
+/* Shared with the daemon until it execs or exits, so it lives as long as the launcher. */
+static struct child_args args;
+
+/*
+ * Starts the daemon (double clone, new session) and runs setup in it. Returns 0
+ * once it is set up and waiting for dz_release(); -1 with res->step and res->err
+ * otherwise. All signals stay blocked across clone so no handler of the
+ * launcher's can run in a child.
+ */
+int dz_spawn(const struct dz_spec *s, struct dz_result *res)
+{
+	int status[2], go[2];
+	memset(res, 0, sizeof *res);
+	res->go_fd = res->status_fd = -1;
+	if (pipe2(status, O_CLOEXEC))
+		return fail(res, STEP_PIPE, errno);
+	if (pipe2(go, O_CLOEXEC)) {
+		int e = errno;
+		close(status[0]);
+		close(status[1]);
+		return fail(res, STEP_PIPE, e);
+	}
+	char *first = new_stack(STACK_SIZE);
+	if (!args.stack)
+		args.stack = new_stack(STACK_SIZE);
+	if (!first || !args.stack) {
+		if (first)
+			munmap(first - 4096, STACK_SIZE + 4096);
+		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
+		return fail(res, STEP_FORK, ENOMEM);
+	}
+	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE, 0, 0 };
+	uint64_t old;
+	block_all(&old);
+	pid_t child = clone(intermediate, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	int clone_err = errno;
+	restore_mask(&old);
+	munmap(first - 4096, STACK_SIZE + 4096);
+	close(status[1]);
+	close(go[0]);
+	if (child < 0) {
+		close(status[0]);
+		close(go[1]);
+		return fail(res, STEP_FORK, clone_err);
+	}
+	while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
+		;
+	struct record r;
+	int n = read_record(status[0], &r, args.daemon);
+	int e = errno;
+	if (n != (int)sizeof r || r.step != STEP_READY) {
+		close(status[0]);
+		close(go[1]);
+		res->pid = args.daemon;
+		if (n == STOPPED)
+			return fail(res, STEP_STOPPED, 0);
+		/* EOF with no report: the daemon was killed during set-up. */
+		if (n != (int)sizeof r)
+			return n < 0 ? fail(res, STEP_READY, e) : fail(res, STEP_KILLED, 0);
+		res->pid = r.pid;
+		return fail(res, r.step, r.err);
+	}
+	res->pid = r.pid;
+	res->go_fd = go[1];
+	res->status_fd = status[0];
+	return 0;
+}
+
+/* Let the daemon exec. Returns 0 when it did (the status pipe closed on exec). */
+int dz_release(struct dz_result *res)
+{
+	char go = 1;
+	ssize_t w;
+	do
+		w = write((int)res->go_fd, &go, 1);
+	while (w < 0 && errno == EINTR);
+	close((int)res->go_fd);
+	struct record r, rest;
+	int n = read_record((int)res->status_fd, &r, (pid_t)res->pid);
+	int e = errno;
+	/* A monitor that failed its first run exits: wait for it, so its pidfile lock is gone too. */
+	if (n == (int)sizeof r && r.step != STEP_READY)
+		while (read_record((int)res->status_fd, &rest, (pid_t)res->pid) > 0)
+			;
+	close((int)res->status_fd);
+	res->go_fd = res->status_fd = -1;
+	if (n == STOPPED)
+		return fail(res, STEP_STOPPED, 0);
+	/* The pipe also closes when the daemon is killed before it execs: execing tells the two apart.
+	 * A monitor says how its first run went instead: its silence means it died. */
+	int reports = args.spec->report_fd >= 0;
+	if (w != 1 || (n == 0 && (!args.execing || reports)))
+		return fail(res, STEP_KILLED, 0);
+	if (n == 0 || (reports && n == (int)sizeof r && r.step == STEP_READY))
+		return 0;
+	if (n != (int)sizeof r)
+		return fail(res, STEP_EXEC, n < 0 ? e : EPIPE);
+	return fail(res, r.step, r.err);
+}
+
+/* Tell a daemon that is set up but not yet exec'd to exit quietly, and wait until it has. */
+void dz_abandon(struct dz_result *res)
+{
+	close((int)res->go_fd);
+	struct record r;
+	read_record((int)res->status_fd, &r, (pid_t)res->pid);
+	close((int)res->status_fd);
+	res->go_fd = res->status_fd = -1;
+}
+
+struct cleaner_args {
+	char *const *paths;
+	int trigger, trigger_w, ack, ack_r;
+	char *stack;
+};
+
+/*
+ * The foreground launcher may be chrooted and unprivileged by the time its exec
+ * fails. This helper, cloned before any of that, stays root and outside the
+ * chroot: it removes the pidfile and new logs when asked, and exits quietly
+ * when the exec succeeds (the trigger pipe closes on exec).
+ */
+static int cleaner(void *p)
+{
+	struct cleaner_args *a = p;
+	sys3(SYS_close, a->trigger_w, 0, 0);
+	sys3(SYS_close, a->ack_r, 0, 0);
+	char c;
+	long r;
+	while ((r = sys3(SYS_read, a->trigger, &c, 1)) == -EINTR)
+		;
+	if (r == 1)
+		for (char *const *f = a->paths; *f; f++)
+			sys3(SYS_unlinkat, AT_FDCWD, *f, 0);
+	sys3(SYS_exit, 0, 0, 0);
+	return 0;
+}
+
+/* Clones the cleaner from a short-lived child, so it is not left as a child of the exec'd program. */
+static int cleaner_parent(void *p)
+{
+	struct cleaner_args *a = p;
+	return clone(cleaner, a->stack + STACK_SIZE, CLONE_VM, a) < 0;
+}
+
+static struct cleaner_args cleanup_args;
+
+/* Starts the cleaner; returns the fds to trigger it and to wait for it, or -1s. */
+static void start_cleaner(char *const *paths, int *trigger, int *ack)
+{
+	int t[2], k[2];
+	*trigger = *ack = -1;
+	if (pipe2(t, O_CLOEXEC))
+		return;
+	if (pipe2(k, O_CLOEXEC)) {
+		close(t[0]), close(t[1]);
+		return;
+	}
+	char *first = new_stack(STACK_SIZE);
+	if (!cleanup_args.stack)
+		cleanup_args.stack = new_stack(STACK_SIZE);
+	if (first && cleanup_args.stack) {
+		cleanup_args = (struct cleaner_args){ paths, t[0], t[1], k[1], k[0], cleanup_args.stack };
+		/* Blocked for good in the cleaner: no handler of the launcher's may run in it,
+		 * and a Ctrl-C meant for the program must not cost its cleanup. */
+		uint64_t old;
+		block_all(&old);
+		pid_t pid = clone(cleaner_parent, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &cleanup_args);
+		restore_mask(&old);
+		if (pid > 0) {
+			while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+				;
+			*trigger = t[1];
+			*ack = k[0];
+			t[1] = k[0] = -1;
+		}
+	}
+	if (first)
+		munmap(first - 4096, STACK_SIZE + 4096);
+	close(t[0]), close(k[1]);
+	if (t[1] >= 0)
+		close(t[1]), close(k[0]);
+}
+
+/*
+ * --foreground: the same setup in this process, then exec in place. On failure
+ * stdio is put back, and the cleaner has removed the files, so the launcher can
+ * still report the error.
+ */
+int dz_exec(const struct dz_spec *s, struct dz_result *res)
+{
+	int saved[3], step, trigger = -1, ack = -1;
+	memset(res, 0, sizeof *res);
+	if (s->cleanup && *s->cleanup)
+		start_cleaner(s->cleanup, &trigger, &ack);
+	for (int i = 0; i < 3; i++)
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	/* setup() resets every handler of this process: a failed exec must give Bun its own back
+	 * (SIGPIPE ignored, the collector's SIGPWR) before it goes on to report the error. */
+	long handlers[65][4];
+	for (int sig = 1; sig < 65; sig++)
+		sys4(SYS_rt_sigaction, sig, 0, handlers[sig], 8);
+	uint64_t old;
+	block_all(&old);
+	long r = child_setup(s, &step);
+	if (r == 0) {
+		unblock_all();
+		r = child_exec(s);
+		step = STEP_EXEC;
+	}
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sys4(SYS_rt_sigaction, sig, handlers[sig], 0, 8);
+	restore_mask(&old);
+	for (int i = 0; i < 3; i++)
+		if (saved[i] >= 0) {
+			dup2(saved[i], i);
+			close(saved[i]);
+		}
+	if (trigger >= 0) {
+		char c = 1;
+		if (write(trigger, &c, 1) == 1)
+			while (read(ack, &c, 1) < 0 && errno == EINTR)
+				;
+		close(trigger);
+		close(ack);
+	}
+	return fail(res, step, (int)-r);
+}
