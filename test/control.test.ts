@@ -2,12 +2,14 @@
 // the wrong process.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { alive, BIN, bystander, cleanup, isRoot, kill, PROBE, procArgv, readPid, reusePid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, bystander, cleanup, isRoot, kill, missing, PROBE, procArgv, readPid, reusePid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
+// By path: /usr/sbin is not on an ordinary user's PATH.
+const SSD = "/usr/sbin/start-stop-daemon";
 const ssdStatus = (pidfile: string, exe?: string) =>
-  Bun.spawnSync(["start-stop-daemon", "--status", "--pidfile", pidfile, ...(exe ? ["--exec", exe] : [])]).exitCode;
+  Bun.spawnSync([SSD, "--status", "--pidfile", pidfile, ...(exe ? ["--exec", exe] : [])]).exitCode;
 
 describe("status", () => {
   test("not running: no pidfile is 3", async () => {
@@ -203,7 +205,7 @@ describe("restart", () => {
 });
 
 describe("the tools init scripts already use", () => {
-  test("start-stop-daemon --status agrees with daemonize status in every state", async () => {
+  test.skipIf(missing("start-stop-daemon comparison", [SSD, "dpkg"]))("start-stop-daemon --status agrees with daemonize status in every state", async () => {
     const dir = tempDir();
     const pidfile = `${dir}/probe.pid`;
     const both = async () => [(await run(["status", "-p", pidfile])).code, ssdStatus(pidfile, PROBE)];
@@ -221,7 +223,7 @@ describe("the tools init scripts already use", () => {
     }
   });
 
-  test("LSB init-functions: pidofproc and killproc work on our pidfiles", async () => {
+  test.skipIf(missing("LSB init-functions", ["/lib/lsb/init-functions", "sysvinit-utils"]))("LSB init-functions: pidofproc and killproc work on our pidfiles", async () => {
     const dir = tempDir();
     const { pid, pidfile } = await startProbe(dir);
     const lsb = (cmd: string) => Bun.spawnSync(["bash", "-c", `. /lib/lsb/init-functions; ${cmd}`], { stdout: "pipe" });
@@ -233,7 +235,7 @@ describe("the tools init scripts already use", () => {
   });
 });
 
-describe.skipIf(!isRoot)("examples/init.d", () => {
+describe.skipIf(!isRoot || missing("examples/init.d", ["/usr/bin/python3", "python3"]))("examples/init.d", () => {
   test("the LSB init script goes through every action with the LSB exit codes", async () => {
     const dir = tempDir();
     const port = 20000 + Math.floor(Math.random() * 20000);

@@ -2,12 +2,12 @@
 // signals, the asked-for cwd/umask/limits, argv and environment exactly as given.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { BIN, cleanup, isRoot, missing, PROBE, procArgv, procEnv, procFds, procLimit, procStat, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
 describe("detaching", () => {
-  test("double fork: own session, not its leader, no terminal, not the caller's child", async () => {
+  test.skipIf(missing("detaching from a terminal", ["script", "bsdutils"]))("double fork: own session, not its leader, no terminal, not the caller's child", async () => {
     const dir = tempDir();
     // `script` gives the launcher a controlling terminal, which the daemon must not keep.
     const launcher = Bun.spawn(["script", "-qec", `${BIN} -p ${dir}/p.pid -l ${dir}/log -- ${PROBE}`, "/dev/null"], {
@@ -35,7 +35,7 @@ describe("detaching", () => {
   });
 });
 
-describe.skipIf(!isRoot)("as an ordinary user", () => {
+describe.skipIf(!isRoot || missing("as an ordinary user", ["setpriv", "util-linux"]))("as an ordinary user", () => {
   test("a non-root caller starts and recognises its own daemon", async () => {
     const dir = tempDir();
     Bun.spawnSync(["chown", "65534:65534", dir]);
@@ -76,7 +76,7 @@ describe("file descriptors", () => {
 });
 
 describe("signals", () => {
-  test("no signal blocked or ignored, even when the caller ignored and blocked some", async () => {
+  test.skipIf(missing("ignored and blocked signals", ["python3", "python3"]))("no signal blocked or ignored, even when the caller ignored and blocked some", async () => {
     const dir = tempDir();
     // The caller ignores HUP and INT and blocks USR2; Bun itself ignores PIPE and XFSZ.
     const py = `import os, signal
@@ -274,7 +274,7 @@ describe("foreground", () => {
 
   // The set-up resets every signal handler of the launcher itself; a failed exec must give Bun
   // back its own (SIGPIPE ignored) so that reporting to a closed pipe is an error, not a death.
-  test("after a failed exec in the foreground the launcher still ignores SIGPIPE", () => {
+  test.skipIf(missing("SIGPIPE after a failed foreground exec", ["python3", "python3"]))("after a failed exec in the foreground the launcher still ignores SIGPIPE", () => {
     const dir = tempDir();
     writeFileSync(`${dir}/script`, "#!/nonexistent/interpreter\n", { mode: 0o755 });
     const broken = "import os, subprocess, sys\nr, w = os.pipe()\nos.close(r)\nprint(subprocess.run(sys.argv[1:], stdout=w, stderr=w).returncode)";

@@ -1,12 +1,33 @@
 // Shared by the end-to-end tests: run the built binary as a user would, judge the
 // daemon it started from the outside, through /proc, and end every process a test
 // started (each file registers `afterEach(cleanup)`).
-import { setDefaultTimeout } from "bun:test";
+import { setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const BIN = `${ROOT}dist/daemonize`;
 export const isRoot = process.getuid?.() === 0;
+
+const reported = new Set<string>();
+
+/**
+ * For a test or group that drives optional system tools, each a command or an absolute
+ * path with the Debian package that has it: true (skip it) when one is missing, said once
+ * on stderr. Under CI, which installs them all (.ci/run), a missing tool fails instead.
+ */
+export function missing(what: string, ...tools: [tool: string, pkg: string][]): boolean {
+  const absent = tools.filter(([tool]) => !(tool.startsWith("/") ? existsSync(tool) : Bun.which(tool)));
+  if (absent.length === 0) return false;
+  if (reported.has(what)) return true;
+  reported.add(what);
+  const problem = `${absent.map(([tool]) => tool).join(", ")} not found (apt-get install ${[...new Set(absent.map(([, pkg]) => pkg))].join(" ")})`;
+  if (process.env.CI)
+    test(`${what}: optional tools installed`, () => {
+      throw new Error(`${problem}; CI must have every optional tool`);
+    });
+  else process.stderr.write(`skip: ${what}: ${problem}\n`);
+  return true;
+}
 
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
 

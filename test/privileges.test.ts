@@ -1,7 +1,7 @@
 // Privilege drops done for real, as root: groups, then gid, then uid, then chroot.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { alive, BIN, cleanup, isRoot, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, isRoot, missing, NOBODY, PROBE, procEnv, procStatus, readPid, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -21,7 +21,7 @@ const sh = (cmd: string[]) => {
   if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.toString()}`);
 };
 
-describe.skipIf(!isRoot)("privilege drop (as root)", () => {
+describe.skipIf(!isRoot || missing("privilege drop", ["useradd", "passwd"]))("privilege drop (as root)", () => {
   // A user with two supplementary groups, made for these tests and removed after.
   const tag = Math.random().toString(36).slice(2, 8);
   const user = `dzu${tag}`;
@@ -45,7 +45,7 @@ describe.skipIf(!isRoot)("privilege drop (as root)", () => {
     expect([env.get("HOME"), env.get("USER"), env.get("LOGNAME")]).toEqual(["/nonexistent", "nobody", "nobody"]);
   });
 
-  test("the caller's supplementary groups (root's group 0 among them) never reach the daemon", async () => {
+  test.skipIf(missing("caller's supplementary groups", ["setpriv", "util-linux"]))("the caller's supplementary groups (root's group 0 among them) never reach the daemon", async () => {
     const dir = tempDir();
     const r = Bun.spawnSync(["setpriv", "--groups", "0,4,27", "--", BIN, "-p", `${dir}/p.pid`, "-u", "nobody", "--", PROBE]);
     expect(r.exitCode).toBe(0);
@@ -174,7 +174,7 @@ describe("a daemon signalled by its user before it execs", () => {
     ["SIGSTOP", `the daemon was stopped before it could exec ${PROBE}; it was killed`],
   ] as const;
   for (const [signal, message] of cases) {
-    test.skipIf(!isRoot)(`${signal}: the start fails with exit 71 and leaves nothing`, async () => {
+    test.skipIf(!isRoot || missing("daemon signalled before its exec", ["flock", "util-linux"]))(`${signal}: the start fails with exit 71 and leaves nothing`, async () => {
       const dir = tempDir();
       const pidfile = `${dir}/p.pid`;
       const gone = Bun.spawnSync(["true"]).pid;
@@ -206,7 +206,7 @@ describe("a daemon signalled by its user before it execs", () => {
 
 // Directory services have groups with thousands of members: the lookup must not
 // fail for want of buffer. The big group is seen through a private mount namespace.
-test.skipIf(!isRoot)("a group with 10,000 members is found", async () => {
+test.skipIf(!isRoot || missing("10,000-member group", ["unshare", "util-linux"], ["mount", "mount"]))("a group with 10,000 members is found", async () => {
   const dir = tempDir();
   const members = Array.from({ length: 10000 }, (_, i) => `member${i}`).join(",");
   writeFileSync(`${dir}/group`, `${readFileSync("/etc/group", "utf8")}dzbig:x:4242:${members}\n`);

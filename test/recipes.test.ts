@@ -3,7 +3,7 @@
 // container entrypoint with --foreground as PID 1.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { alive, BIN, cleanup, isRoot, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, isRoot, missing, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -23,7 +23,7 @@ describe("systemd Type=forking", () => {
   });
 });
 
-describe("logrotate", () => {
+describe.skipIf(missing("logrotate recipes", ["logrotate", "logrotate"]))("logrotate", () => {
   const config = (log: string, pidfile: string, body: (text: string) => string) =>
     body(readFileSync(`${ROOT}examples/logrotate/daemonize-example`, "utf8"))
       .replace("/var/log/daemonize-example.log", log)
@@ -61,7 +61,7 @@ describe("logrotate", () => {
   });
 });
 
-describe.skipIf(!isRoot)("container entrypoint", () => {
+describe.skipIf(!isRoot || missing("container entrypoint", ["unshare", "util-linux"]))("container entrypoint", () => {
   test("--foreground as PID 1 of a new PID namespace: the program is PID 1, dropped, and gets signals itself", async () => {
     const dir = tempDir();
     const log = `${dir}/out`;
