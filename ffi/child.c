@@ -99,7 +99,6 @@ long child_setup(const struct dz_spec *s, int *step)
 	} while (0)
 	if (s->root)
 		TRY(STEP_CHROOT, sys3(SYS_chroot, s->root, 0, 0));
-	TRY(STEP_CHDIR, sys3(SYS_chdir, s->dir, 0, 0));
 	if (s->groups)
 		TRY(STEP_SETGROUPS, sys3(SYS_setgroups, s->ngroups, s->groups, 0));
 	if (s->gid >= 0)
@@ -112,6 +111,8 @@ long child_setup(const struct dz_spec *s, int *step)
 	/* Only now: a uid change clears the parent-death signal. */
 	if (s->pdeath)
 		sys3(SYS_prctl, PR_SET_PDEATHSIG, s->pdeath, 0);
+	/* As the target user: a directory only root can enter would leave the program where it cannot look. */
+	TRY(STEP_CHDIR, sys3(SYS_chdir, s->dir, 0, 0));
 	sys3(SYS_umask, s->umask, 0, 0);
 	struct rlimit64_k core = { 0, 0 };
 	if (s->core)
@@ -210,7 +211,28 @@ static long can_exec(const char *path, int depth)
 	return can_exec(interp, depth + 1);
 }
 
+/* The kernel's E2BIG rule: strings and pointers together within a quarter of the stack limit, at most 6 MiB, at least 128 KiB. */
+static long args_fit(const struct dz_spec *s)
+{
+	uint64_t size = 0;
+	for (int list = 0; list < 2; list++)
+		for (char *const *p = list ? s->envp : s->argv; *p; p++) {
+			const char *c = *p;
+			while (*c++)
+				;
+			size += (uint64_t)(c - *p) + sizeof(void *);
+		}
+	struct rlimit64_k stack;
+	uint64_t limit = 6 << 20;
+	if (sys4(SYS_prlimit64, 0, RLIMIT_STACK, 0, &stack) == 0 && stack.cur / 4 < limit)
+		limit = stack.cur / 4;
+	if (limit < 128 << 10)
+		limit = 128 << 10;
+	return size > limit ? -E2BIG : 0;
+}
+
 long child_probe_exec(const struct dz_spec *s)
 {
-	return can_exec(s->path, 0);
+	long r = can_exec(s->path, 0);
+	return r < 0 ? r : args_fit(s);
 }

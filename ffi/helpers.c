@@ -53,6 +53,7 @@ int dz_fsetxattr(int fd, const char *name, const void *v, int64_t len) { int r =
 int64_t dz_fgetxattr(int fd, const char *name, void *v, int64_t len) { ssize_t r = fgetxattr(fd, name, v, (size_t)len); RET(r); }
 int dz_fchmod(int fd, int mode) { int r = fchmod(fd, (mode_t)mode); RET(r); }
 int dz_ftruncate(int fd) { int r = ftruncate(fd, 0); RET(r); }
+int dz_access(const char *path, int mode) { int r = faccessat(AT_FDCWD, path, mode, AT_EACCESS); RET(r); }
 int dz_pidfd_open(int pid) { long r = syscall(SYS_pidfd_open, pid, 0); RET(r); }
 int dz_pidfd_signal(int fd, int sig) { long r = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); RET(r); }
 int dz_kill(int pid, int sig) { int r = kill(pid, sig); RET(r); }

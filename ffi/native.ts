@@ -29,6 +29,7 @@ const symbols = {
   dz_fgetxattr: { args: [T.i32, T.ptr, T.ptr, T.i64], returns: T.i64_fast },
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
   dz_ftruncate: { args: [T.i32], returns: T.i32 },
+  dz_access: { args: [T.ptr, T.i32], returns: T.i32 },
   dz_pidfd_open: { args: [T.i32], returns: T.i32 },
   dz_pidfd_signal: { args: [T.i32, T.i32], returns: T.i32 },
   dz_kill: { args: [T.i32, T.i32], returns: T.i32 },

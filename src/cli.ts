@@ -54,7 +54,14 @@ const meta = (name: string, description: string) => ({ name: `daemonize ${name}`
 
 /** Every command: citty declarations, which also render --help. */
 export const commands = {
-  start: { meta: meta("[start]", "Run a program as a well-behaved Unix daemon (the default command)"), args: startArgs },
+  start: {
+    meta: meta("[start]", "Run a program as a well-behaved Unix daemon (the default command)"),
+    args: {
+      ...startArgs,
+      check: { type: "boolean", description: "Dry run: make every check a start makes, as the target user, and start nothing; exit as the start would" },
+      json: { type: "boolean", description: "With --check: print the checks as one JSON object" },
+    },
+  },
   status: {
     meta: meta("status", "Is the daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown"),
     args: { ...controlArgs, json: { type: "boolean", description: "Print one JSON object" } },
@@ -170,13 +177,14 @@ function parseFd(text: string): number {
 }
 
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
-export function startOptions(argv: string[], cwd: string, args: ArgsDef = startArgs): StartOptions | "help" | "version" {
+export function startOptions(argv: string[], cwd: string, args: ArgsDef = commands.start.args): StartOptions | "help" | "version" {
   const { flags, values, repeated, program } = scan(argv, args);
   if (flags.has("help")) return "help";
   if (flags.has("version")) return "version";
   if (program.length === 0) usage("no program given: daemonize [options] -- program [args...]");
   if (program[0] === "") usage("the program name is empty");
   if (flags.has("verbose") && flags.has("quiet")) usage("--verbose and --quiet contradict each other");
+  if (flags.has("json") && !flags.has("check")) usage("--json goes with --check");
   const value = valueOf(values);
   const log = value("log");
   return {
@@ -201,6 +209,8 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = startA
     unsafe: flags.has("unsafe"),
     verbose: flags.has("verbose"),
     quiet: flags.has("quiet"),
+    check: flags.has("check"),
+    json: flags.has("json"),
   };
 }
 

@@ -74,7 +74,7 @@ export interface ChildFailure {
 }
 
 /** The error for a failed step; exec failures are named by the caller, who knows the program. */
-function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
+export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
   const name = STEPS[f.step] ?? `step ${f.step}`;
   // Someone signalled the daemon after the drop, before it could exec.
   if (name === "stopped") fail("oserr", `the daemon was stopped before it could exec ${s.argv[0]}; it was killed`);
@@ -119,6 +119,21 @@ export function spawn(s: Spec, onExec: (errno: number) => never): Started {
     abandon: () => native.dz_abandon(res),
   };
 }
+
+/**
+ * --check: the same child path in a throwaway daemon, which then asks whether
+ * the exec would work instead of doing it, and exits. Returns its failure, if any.
+ */
+export function trial(s: Spec): ChildFailure | undefined {
+  const { struct, refs } = marshal(s, true);
+  const res = new BigInt64Array(5);
+  const failed = native.dz_spawn(struct, res) < 0;
+  if (!failed) native.dz_abandon(res);
+  refs.length = 0;
+  return failed ? { step: Number(res[1]), errno: Number(res[2]) } : undefined;
+}
+
+export const isExecStep = (f: ChildFailure): boolean => f.step === EXEC_STEP;
 
 /** --foreground: the same steps, then exec in place. Returns only by throwing. */
 export function execInPlace(s: Spec, onExec: (errno: number) => never): never {

@@ -23,6 +23,21 @@ async function launch(o: StartOptions): Promise<number> {
   }
 }
 
+/** --check: one line per check on stdout (or one JSON object), the failure on stderr too, and the start's exit code. */
+async function dryRun(o: StartOptions): Promise<number> {
+  const { check } = await import("./check");
+  const report = check(o);
+  const failed = report.checks.find((c) => !c.ok);
+  if (o.json) await say("log", JSON.stringify(report));
+  else if (!o.quiet) {
+    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${c.detail}`);
+    lines.push(report.ok ? "a start would succeed" : `a start would fail with exit code ${report.exitCode}`);
+    await say("log", lines.join("\n"));
+  }
+  if (failed) await say("error", failed.detail);
+  return report.exitCode;
+}
+
 async function run(cmd: Command): Promise<number> {
   switch (cmd.name) {
     case "help":
@@ -32,7 +47,7 @@ async function run(cmd: Command): Promise<number> {
       await say("log", versionText().trimEnd());
       return 0;
     case "start":
-      return launch(cmd.start);
+      return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
     case "status": {
       const { status } = await import("./control");
       const s = status(cmd.pidfile, cmd.unsafe);

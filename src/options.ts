@@ -23,4 +23,7 @@ export interface StartOptions {
   unsafe: boolean;
   verbose: boolean;
   quiet: boolean;
+  /** --check: a dry run that starts nothing (src/check.ts). */
+  check: boolean;
+  json: boolean;
 }

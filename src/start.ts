@@ -10,16 +10,25 @@
 //                core limit, stdio, fds, signals, then wait (detach.ts)
 //   7. publish   the pidfile names the daemon itself, before it execs
 //   8. exec      release the daemon; the status pipe closing means exec worked
+//
+// --check (check.ts) runs steps 1 to 6 without creating anything, then asks the
+// throwaway daemon whether the exec would work instead of doing it.
 import { execInPlace, type Spec, spawn } from "./detach";
 import { buildEnv, envp, MAX_STRING } from "./env";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
-import { absolute } from "./paths";
+import { absolute, dirname } from "./paths";
 import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
-import { requireRoot, resolveIdentity } from "./privileges";
-import { checkSafe, DEFAULT_PATH, explainExec, resolveProgram } from "./program";
-import { openStdio } from "./stdio";
-import { E, isDir, isInheritable, OsError, stat } from "./sys";
+import { type Identity, requireRoot, resolveIdentity } from "./privileges";
+import { checkSafe, DEFAULT_PATH, explainExec, type Program, resolveProgram } from "./program";
+import { openStdio, type Stdio } from "./stdio";
+import { access, E, isDir, isInheritable, OsError, stat, W_OK, X_OK } from "./sys";
+
+/** What --check is told as each step passes: the step's name, then what was found. */
+export interface Trace {
+  begin(check: string): void;
+  pass(detail: string): void;
+}
 
 function checkDir(host: string, what: string): void {
   try {
@@ -32,30 +41,72 @@ function checkDir(host: string, what: string): void {
   }
 }
 
-export function start(o: StartOptions): { pid: number } {
+/** --check: what creating the pidfile's temporary file next to it would say. */
+function canCreate(pidfile: string): void {
+  try {
+    access(dirname(pidfile), W_OK | X_OK);
+  } catch (e) {
+    if (!(e instanceof OsError)) throw e;
+    fail("cantcreat", `cannot create pidfile ${pidfile}: ${e.message}`);
+  }
+}
+
+export interface Prepared {
+  who?: Identity;
+  program: Program;
+  pidfile?: string;
+  stdio: Stdio;
+  spec: Spec;
+}
+
+const describeWho = (who: Identity) =>
+  `${who.uid < 0 ? "uid unchanged" : `${who.env?.USER ?? who.uid} (uid ${who.uid})`}, gid ${who.gid}, groups ${who.groups.join(",") || "none"}`;
+
+/** Steps 1 to 5: everything that can be known or refused before a process exists. */
+export function prepare(o: StartOptions, t?: Trace): Prepared {
+  t?.begin("user");
   const who = resolveIdentity(o.user, o.group);
+  t?.pass(who ? describeWho(who) : `unchanged (uid ${process.geteuid?.() ?? 0})`);
   const root = o.chroot === undefined ? undefined : absolute(o.cwd, o.chroot).replace(/\/+$/, "") || "/";
   if (root !== undefined) {
+    t?.begin("chroot");
     requireRoot("--chroot");
     checkDir(root, "chroot");
+    t?.pass(`${root} is a directory`);
   }
   const dir = root === undefined ? absolute(o.cwd, o.chdir) : absolute("/", o.chdir);
+  t?.begin("chdir");
   checkDir(root ? `${root}${dir}` : dir, "chdir");
+  t?.pass(`${dir} is a directory`);
+  t?.begin("arguments");
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
     if (Buffer.byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
+  t?.pass(`${o.argv.length} argument(s)${o.keepFds.length ? `, kept fds ${o.keepFds.join(",")}` : ""}`);
 
+  t?.begin("environment");
   const env = buildEnv(o, who, o.envFile === undefined ? undefined : absolute(o.cwd, o.envFile));
+  t?.pass(`${Object.keys(env).length} variable(s)`);
+  t?.begin("program");
   const program = resolveProgram(o.argv[0] as string, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH });
-  if ((process.geteuid?.() ?? 0) === 0 && !o.unsafe) checkSafe(program, who?.uid ?? 0);
+  const asRoot = (process.geteuid?.() ?? 0) === 0;
+  if (asRoot && !o.unsafe) checkSafe(program, who?.uid ?? 0);
+  t?.pass(`${program.path}${asRoot ? (o.unsafe ? " (safety check skipped: --unsafe)" : ", no one else can replace it") : ""}`);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
-  if (pidfile) checkDirectory(pidfile, o.unsafe);
-  const live = pidfile === undefined ? undefined : runningPid(pidfile, o.unsafe);
-  if (live !== undefined) fail("running", `already running (pid ${live})`);
+  if (pidfile) {
+    t?.begin("pidfile");
+    checkDirectory(pidfile, o.unsafe);
+    const live = runningPid(pidfile, o.unsafe);
+    if (live !== undefined) fail("running", `already running (pid ${live})`);
+    if (o.check) canCreate(pidfile);
+    t?.pass(`${pidfile}: no daemon running, directory trusted and writable`);
+  }
 
+  t?.begin("stdio");
   const stdio = openStdio(o, who);
+  t?.pass(`stdin /dev/null, stdout ${o.stdout ? absolute(o.cwd, o.stdout) : "/dev/null"}, stderr ${o.stderr ? absolute(o.cwd, o.stderr) : "/dev/null"}`);
   const spec: Spec = {
     path: program.path,
     argv: o.argv,
@@ -70,6 +121,11 @@ export function start(o: StartOptions): { pid: number } {
     stdio: stdio.fds,
     keep: o.keepFds,
   };
+  return { who, program, pidfile, stdio, spec };
+}
+
+export function start(o: StartOptions): { pid: number } {
+  const { program, pidfile, stdio, spec } = prepare(o);
   try {
     if (o.foreground) {
       const onExec = explainExec(program);

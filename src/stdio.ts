@@ -2,9 +2,9 @@
 // privilege drop (so /var/log works), never through a symlink, and with new log
 // files handed to the target user (so it can reopen them after a rotation).
 import { fail } from "./errors";
-import { absolute } from "./paths";
+import { absolute, dirname } from "./paths";
 import type { Identity } from "./privileges";
-import { close, E, fchmod, fchown, fstat, ftruncate, isFile, O, OsError, open, setBlocking, type Stat, stat, unlink } from "./sys";
+import { access, close, E, fchmod, fchown, fstat, ftruncate, isFile, O, OsError, open, setBlocking, type Stat, stat, unlink, W_OK, X_OK } from "./sys";
 
 export interface Stdio {
   fds: [number, number, number];
@@ -26,6 +26,7 @@ interface LogRequest {
   truncate: boolean;
   umask: number;
   unsafe: boolean;
+  check: boolean;
 }
 
 export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
@@ -45,19 +46,40 @@ export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
       }),
   };
 
+  /** --check creates nothing: a missing log is judged by its directory, as O_CREAT would judge it. */
+  function probeMissing(path: string): number | undefined {
+    try {
+      stat(path, false);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof OsError && e.errno === E.ENOENT)) return failLog(path, e);
+    }
+    try {
+      access(dirname(path), W_OK | X_OK);
+    } catch (e) {
+      return failLog(path, e);
+    }
+    return keep(open("/dev/null", O.WRONLY));
+  }
+
   function openLog(path: string): number {
     const mode = 0o666 & ~r.umask;
-    try {
-      const fd = keep(open(path, O.WRONLY | O.APPEND | O.CREAT | O.EXCL | O.NOFOLLOW, mode));
-      const st = fstat(fd);
-      made.push({ path, dev: st.dev, ino: st.ino });
-      done.created.push(path);
-      fchmod(fd, mode);
-      if (who) fchown(fd, who.uid, who.gid);
-      return fd;
-    } catch (e) {
-      if (!(e instanceof OsError)) throw e;
-      if (e.errno !== E.EEXIST) return failLog(path, e);
+    if (r.check) {
+      const none = probeMissing(path);
+      if (none !== undefined) return none;
+    } else {
+      try {
+        const fd = keep(open(path, O.WRONLY | O.APPEND | O.CREAT | O.EXCL | O.NOFOLLOW, mode));
+        const st = fstat(fd);
+        made.push({ path, dev: st.dev, ino: st.ino });
+        done.created.push(path);
+        fchmod(fd, mode);
+        if (who) fchown(fd, who.uid, who.gid);
+        return fd;
+      } catch (e) {
+        if (!(e instanceof OsError)) throw e;
+        if (e.errno !== E.EEXIST) return failLog(path, e);
+      }
     }
     let fd: number;
     try {
@@ -72,7 +94,7 @@ export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
     const why = r.unsafe ? undefined : untrusted(st);
     if (why) failLog(path, `log file ${path} ${why}; refusing to write to it (--unsafe allows it)`, "noperm");
     // Only now: a file that was refused must keep its contents.
-    if (r.truncate && isFile(st)) ftruncate(fd);
+    if (r.truncate && isFile(st) && !r.check) ftruncate(fd);
     return fd;
   }
 

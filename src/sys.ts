@@ -15,6 +15,8 @@ export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const W_OK = 2;
+export const X_OK = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 
@@ -51,6 +53,8 @@ export const flock = (fd: number, op: number): void => void check(native.dz_floc
 export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
 export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
 export const ftruncate = (fd: number): void => void check(native.dz_ftruncate(fd));
+/** Whether this process, by its effective ids, may `mode` (R_OK 4, W_OK 2, X_OK 1) path. */
+export const access = (path: string, mode: number): void => void check(native.dz_access(cstr(path), mode));
 /** A handle on one process: it can never come to mean a later one with the same pid. */
 export const pidfdOpen = (pid: number): number => check(native.dz_pidfd_open(pid));
 export const pidfdSignal = (fd: number, sig: number): void => void check(native.dz_pidfd_signal(fd, sig));

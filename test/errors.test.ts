@@ -98,6 +98,8 @@ const cases: Case[] = [
   { name: "not a valid executable", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "\x7fELF garbage\n"), code: 126, message: (d) => `exec ${d}/prog: Exec format error` },
   { name: "no #! line is not run through /bin/sh", args: (d) => [...plain(d), "--", `${d}/prog`], setup: (d) => script(d, "prog", "echo hi\n"), code: 126, message: (d) => `exec ${d}/prog: Exec format error` },
   { name: "program unreadable for the dropped user", args: (d) => [...plain(d), "-u", "nobody", "--", `${d}/private/prog`], setup: (d) => { mkdirSync(`${d}/private`, { mode: 0o700 }); copyFileSync(P, `${d}/private/prog`); chmodSync(`${d}/private/prog`, 0o755); }, code: 126, message: (d) => `exec ${d}/private/prog: Permission denied`, rootOnly: true },
+  { name: "chdir into a directory only root can enter", args: (d) => [...plain(d), "-u", "nobody", "-C", `${d}/private`, "--", P], setup: (d) => mkdirSync(`${d}/private`, { mode: 0o700 }), code: 77, message: (d) => `chdir ${d}/private: Permission denied`, rootOnly: true },
+  { name: "#! interpreter only root can run", args: (d) => [...plain(d), "-u", "nobody", "--", `${d}/prog`], setup: (d) => { mkdirSync(`${d}/private`, { mode: 0o700 }); copyFileSync("/bin/sh", `${d}/private/sh`); chmodSync(`${d}/private/sh`, 0o755); script(d, "prog", `#!${d}/private/sh\necho hi\n`); }, code: 126, message: (d) => `exec ${d}/prog: Permission denied`, rootOnly: true },
   { name: "dynamic program in a chroot without its loader", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "--", "/bin/true"], setup: (d) => { jail(d); copyFileSync("/bin/true", `${d}/jail/bin/true`); chmodSync(`${d}/jail/bin/true`, 0o755); }, code: 126, message: () => "exec /bin/true: No such file or directory (its ELF interpreter is missing)", rootOnly: true },
   { name: "program is a symlink loop", args: (d) => [...plain(d), "--", `${d}/loop`], setup: (d) => symlinkSync("loop", `${d}/loop`), code: 126, message: (d) => `program ${d}/loop: Too many levels of symbolic links` },
   { name: "a newline in the program name stays on one line", args: (d) => [...plain(d), "-E", `PATH=${d}`, "--", "two\nlines"], code: 127, message: (d) => `program two\\nlines not found in PATH (${d})` },
@@ -120,30 +122,38 @@ function marked(marker: string): number[] {
     .map(Number);
 }
 
+/** Runs a case, with `leading` options first; judges the message, the code, and that nothing is left behind. */
+async function attempt(c: Case, leading: string[] = []) {
+    const dir = tempDir();
+    c.setup?.(dir);
+    const before = new Set(readdirSync(dir));
+    const marker = `marker-${Math.random()}`;
+    const args = [...leading, ...c.args(dir)];
+    const full = args.includes("--") && args.at(-1) !== "--" ? [...args, marker] : args;
+    const r = c.asNobody
+      ? await (async () => {
+          const p = Bun.spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", BIN, ...full], { stderr: "pipe", stdout: "pipe" });
+          return { code: await p.exited, stderr: await new Response(p.stderr).text() };
+        })()
+      : await run(full);
+    const expected = c.message(dir);
+    expect(r.stderr).toEqual(typeof expected === "string" ? `daemonize: error: ${expected}\n` : expect.stringMatching(expected));
+    expect(r.code).toBe(c.code);
+    expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
+    expect(marked(marker)).toEqual([]);
+}
+
+const skip = (c: Case) => (Boolean(c.rootOnly || c.asNobody) && !isRoot) || (Boolean(c.asNobody) && missing("bad input as non-root", ["setpriv", "util-linux"]));
+
 describe("bad input", () => {
   test("covers at least 30 kinds", () => expect(cases.length).toBeGreaterThanOrEqual(30));
 
-  for (const c of cases) {
-    test.skipIf((Boolean(c.rootOnly || c.asNobody) && !isRoot) || (Boolean(c.asNobody) && missing("bad input as non-root", ["setpriv", "util-linux"])))(`${c.name}: exit ${c.code}`, async () => {
-      const dir = tempDir();
-      c.setup?.(dir);
-      const before = new Set(readdirSync(dir));
-      const marker = `marker-${Math.random()}`;
-      const args = c.args(dir);
-      const full = args.includes("--") && args.at(-1) !== "--" ? [...args, marker] : args;
-      const r = c.asNobody
-        ? await (async () => {
-            const p = Bun.spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", BIN, ...full], { stderr: "pipe", stdout: "pipe" });
-            return { code: await p.exited, stderr: await new Response(p.stderr).text() };
-          })()
-        : await run(full);
-      const expected = c.message(dir);
-      expect(r.stderr).toEqual(typeof expected === "string" ? `daemonize: error: ${expected}\n` : expect.stringMatching(expected));
-      expect(r.code).toBe(c.code);
-      expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
-      expect(marked(marker)).toEqual([]);
-    });
-  }
+  for (const c of cases) test.skipIf(skip(c))(`${c.name}: exit ${c.code}`, () => attempt(c));
+});
+
+// --check must catch every one of them, with the start's message and exit code, and create nothing either.
+describe("--check agrees with the start", () => {
+  for (const c of cases) test.skipIf(skip(c))(`${c.name}: exit ${c.code}`, () => attempt(c, ["--check", "--quiet"]));
 });
 
 describe("checks that can be lifted", () => {

@@ -1,0 +1,55 @@
+// --check: a dry run of a start. Every check the start makes, in the same order
+// and with the same exit code, then the real child path in a throwaway daemon
+// that stops just before exec and asks, as the target user, whether the exec
+// would work. It creates nothing (no pidfile, no log) and starts nothing.
+import { isExecStep, stepError, trial } from "./detach";
+import { DaemonizeError } from "./errors";
+import type { StartOptions } from "./options";
+import { explainExec } from "./program";
+import { prepare, type Trace } from "./start";
+
+export interface CheckLine {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  exitCode: number;
+  checks: CheckLine[];
+}
+
+export function check(o: StartOptions): CheckReport {
+  const checks: CheckLine[] = [];
+  let current = "options";
+  const t: Trace = {
+    begin: (name) => void (current = name),
+    pass: (detail) => void checks.push({ check: current, ok: true, detail }),
+  };
+  try {
+    const { who, program, spec, stdio } = prepare(o, t);
+    try {
+      const as = who && who.uid >= 0 ? `uid ${who.uid}` : `uid ${process.geteuid?.() ?? 0}`;
+      const setUp = `${spec.root ? `chroot ${spec.root}, ` : ""}chdir ${spec.dir}, groups, gid, uid, umask, core limit, stdio, fds and signals`;
+      t.begin("daemon");
+      const failed = trial(spec);
+      if (failed && !isExecStep(failed)) stepError(failed, spec, explainExec(program));
+      t.pass(`${setUp} done in a throwaway child as ${as}`);
+      t.begin("exec");
+      if (failed) stepError(failed, spec, explainExec(program));
+      t.pass(`${program.path} (and any #! or ELF interpreter) can be executed as ${as}`);
+    } finally {
+      stdio.close();
+    }
+    return { ok: true, exitCode: 0, checks };
+  } catch (e) {
+    if (!(e instanceof DaemonizeError)) throw e;
+    if (e.kind === "running" && o.oknodo) {
+      checks.push({ check: current, ok: true, detail: `${e.message}; with --oknodo a start exits 0` });
+      return { ok: true, exitCode: 0, checks };
+    }
+    checks.push({ check: current, ok: false, detail: e.message });
+    return { ok: false, exitCode: e.exitCode, checks };
+  }
+}
