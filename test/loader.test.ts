@@ -21,7 +21,14 @@ describe("native library", () => {
     );
     track(holder.pid);
     const reader = holder.stdout.getReader();
-    expect(new TextDecoder().decode((await reader.read()).value)).toBe("locked\n");
+    // With PYTHONUNBUFFERED set, the line comes in two writes.
+    let said = "";
+    while (!said.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += new TextDecoder().decode(value);
+    }
+    expect(said).toBe("locked\n");
     const before = bunFiles();
     // --oknodo must not turn "cannot lock" into success.
     const launcher = Bun.spawn([BIN, "-p", `${dir}/p.pid`, "--oknodo", "--", PROBE], { stderr: "pipe", env: { TMPDIR: dir } });
