@@ -100,7 +100,12 @@ export function requireRoot(what: string): void {
   if (euid !== 0) fail("noperm", `${what} needs root (running as uid ${euid})`);
 }
 
+/** An NSS lookup can cost a file read or a round trip to a directory server; many daemons share a few users. */
+const names = new Map<number, string>();
+
 /** The login name of a uid, or the number when it has none. */
 export function userName(uid: number): string {
-  return lookupUser(String(uid))?.name ?? String(uid);
+  let name = names.get(uid);
+  if (name === undefined) names.set(uid, (name = lookupUser(String(uid))?.name ?? String(uid)));
+  return name;
 }

@@ -18,13 +18,17 @@ export function startTicks(pid: number): number | undefined {
   return Number(fields[19]);
 }
 
+// Both are fixed until the next boot, and `status` of many pidfiles would read them once per file.
+let bootMs: number | undefined;
+let bootIdText: string | undefined;
+
 /** Wall-clock time of a start given in ticks since boot, in ms since the epoch. */
 export function startedAtMs(ticks: number): number {
-  const uptimeMs = Number.parseFloat(readFile("/proc/uptime")) * 1000;
-  return Date.now() - uptimeMs + (ticks * 1000) / TICKS_PER_SECOND;
+  bootMs ??= Date.now() - Number.parseFloat(readFile("/proc/uptime")) * 1000;
+  return bootMs + (ticks * 1000) / TICKS_PER_SECOND;
 }
 
-export const bootId = (): string => readFile("/proc/sys/kernel/random/boot_id").trim();
+export const bootId = (): string => (bootIdText ??= readFile("/proc/sys/kernel/random/boot_id").trim());
 
 /** The real uid of a process, or undefined once it is gone. */
 export function processUid(pid: number): number | undefined {
