@@ -63,8 +63,12 @@ export const commands = {
     },
   },
   status: {
-    meta: meta("status", "Is the daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown"),
-    args: { ...controlArgs, json: { type: "boolean", description: "Print one JSON object" } },
+    meta: meta("status", "Is each daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown; for several pidfiles, the most severe"),
+    args: {
+      ...controlArgs,
+      pidfile: { type: "string", alias: "p", valueHint: "FILE", description: "A daemon's pidfile (repeatable; pidfiles may also be given as arguments)" },
+      json: { type: "boolean", description: "Print one JSON object (an array of them for several pidfiles)" },
+    },
   },
   stop: { meta: meta("stop", "Signal the daemon and wait until it is gone; removes its pidfile"), args: { ...controlArgs, ...stopArgs } },
   restart: { meta: meta("restart", "Stop (as stop does), then start"), args: { ...startArgs, ...stopArgs } },
@@ -74,9 +78,9 @@ export const commands = {
 export type CommandName = keyof typeof commands;
 
 /** The synopsis after the options, which citty cannot describe. */
-const SYNOPSIS: Record<CommandName, string> = {
+export const SYNOPSIS: Record<CommandName, string> = {
   start: "[--] PROGRAM [ARGS...]",
-  status: "",
+  status: "[PIDFILE ...]",
   stop: "",
   restart: "[--] PROGRAM [ARGS...]",
   signal: "SIGNAL",
@@ -96,9 +100,10 @@ const usage = (message: string) => fail("usage", message);
  * Reads argv against citty's declarations. It does the parsing itself: citty's
  * parser accepts unknown options silently, keeps one value of a repeated flag,
  * cannot tell the program's own arguments from ours, and loads node:util, which
- * alone costs a quarter of a launch.
+ * alone costs a quarter of a launch. With `operand`, plain arguments are not a
+ * program but more values of that option, kept in order with it (status's pidfiles).
  */
-export function scan(argv: string[], args: ArgsDef): Scanned {
+export function scan(argv: string[], args: ArgsDef, operand?: string): Scanned {
   const byName = new Map<string, [string, ArgsDef[string]]>();
   for (const [name, def] of Object.entries(args)) {
     byName.set(`--${name}`, [name, def]);
@@ -109,11 +114,15 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
   const head = dd < 0 ? argv : argv.slice(0, dd);
   const out: Scanned = { flags: new Set(), values: new Map(), repeated: new Map(), program: [] };
   const take = (name: string, value: string) => {
-    if (REPEATABLE.has(name)) out.repeated.set(name, [...(out.repeated.get(name) ?? []), value]);
+    if (REPEATABLE.has(name) || name === operand) out.repeated.set(name, [...(out.repeated.get(name) ?? []), value]);
     else out.values.set(name, value);
   };
   for (let i = 0; i < head.length; i++) {
     const token = head[i] as string;
+    if (operand && (!token.startsWith("-") || token === "-")) {
+      take(operand, token);
+      continue;
+    }
     if (out.program.length > 0 || !token.startsWith("-") || token === "-") {
       if (out.program.length > 0 && token.startsWith("-") && token !== "-")
         usage(`option ${token} follows the program; put -- before the program to pass it options`);
@@ -150,7 +159,8 @@ export function scan(argv: string[], args: ArgsDef): Scanned {
       break;
     }
   }
-  if (dd >= 0) {
+  if (dd >= 0 && operand) for (const token of argv.slice(dd + 1)) take(operand, token);
+  else if (dd >= 0) {
     if (out.program.length > 0) usage(`unexpected argument "${out.program[0]}" before --`);
     out.program = argv.slice(dd + 1);
   }
@@ -231,7 +241,7 @@ export type Command =
   | { name: "version" }
   | { name: "start"; start: StartOptions }
   | { name: "restart"; start: StartOptions; schedule: Step[] }
-  | { name: "status"; pidfile: string; json: boolean; unsafe: boolean }
+  | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
   | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean };
 
@@ -247,6 +257,14 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
     if (!parsed.pidfile) usage("restart needs --pidfile");
     return { name, start: parsed, schedule: stopSchedule(scan(rest, commands.restart.args).values) };
   }
+  if (name === "status") {
+    const { flags, repeated } = scan(rest, commands.status.args, "pidfile");
+    if (flags.has("help")) return { name: "help", of: name };
+    const pidfiles = repeated.get("pidfile") ?? [];
+    if (pidfiles.length === 0) usage("status needs --pidfile FILE or PIDFILE arguments");
+    if (pidfiles.includes("")) usage("a pidfile name is empty");
+    return { name, pidfiles: pidfiles.map((p) => absolute(cwd, p)), json: flags.has("json"), unsafe: flags.has("unsafe") };
+  }
   const { flags, values, program } = scan(rest, commands[name].args);
   if (flags.has("help")) return { name: "help", of: name };
   const pidfileArg = valueOf(values)("pidfile");
@@ -258,7 +276,6 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
     return { name, pidfile, signal: parseSignal(program[0] as string), unsafe, verbose: flags.has("verbose") };
   }
   if (program.length > 0) usage(`unexpected argument ${JSON.stringify(program[0])}`);
-  if (name === "status") return { name, pidfile, json: flags.has("json"), unsafe };
   return { name, pidfile, schedule: stopSchedule(values), unsafe, verbose: flags.has("verbose") };
 }
 

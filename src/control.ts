@@ -1,15 +1,15 @@
 // status, stop and signal: act on the daemon a pidfile names, and only on it.
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
-import { DaemonizeError, STATUS_EXIT, STOP_EXIT } from "./errors";
-import { checkDirectory, type Examined, examine, unpublish } from "./pidfile";
+import { DaemonizeError, type StatusState, STOP_EXIT } from "./errors";
+import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
 import type { Step } from "./signals";
 import { close, E, kill, OsError, pidfdOpen, pidfdSignal } from "./sys";
 
 export interface Status {
-  state: keyof typeof STATUS_EXIT;
+  state: StatusState;
   pidfile: string;
   pid?: number;
   startedAt?: string;
@@ -20,10 +20,10 @@ export interface Status {
 }
 
 /** What an untrusted or unreadable pidfile becomes for a control command. */
-function examineOrExplain(path: string, unsafe: boolean): Examined | { state: "unusable"; message: string } {
+function examineOrExplain(path: string, unsafe: boolean, verdicts?: Verdicts): Examined | { state: "unusable"; message: string } {
   try {
     const found = examine(path, unsafe);
-    if (found.state !== "none") checkDirectory(path, unsafe);
+    if (found.state !== "none") checkDirectory(path, unsafe, verdicts);
     return found;
   } catch (e) {
     if (e instanceof DaemonizeError) return { state: "unusable", message: e.message };
@@ -38,8 +38,8 @@ const duration = (s: number) => {
   return d ? `${d}d${h}h` : h ? `${h}h${m}m` : m ? `${m}m${Math.floor(s % 60)}s` : `${Math.floor(s)}s`;
 };
 
-export function status(pidfile: string, unsafe: boolean): Status {
-  const found = examineOrExplain(pidfile, unsafe);
+function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Status {
+  const found = examineOrExplain(pidfile, unsafe, verdicts);
   switch (found.state) {
     case "none":
       return { state: "stopped", pidfile, message: "not running" };
@@ -62,6 +62,13 @@ export function status(pidfile: string, unsafe: boolean): Status {
     commandLine: commandLine(found.pid),
     message: `running (pid ${found.pid}, up ${duration(uptimeSeconds)}${user ? `, user ${user}` : ""})`,
   };
+}
+
+
+/** Each pidfile's status, in the order given; a directory they share is judged once. */
+export function statuses(pidfiles: string[], unsafe: boolean): Status[] {
+  const verdicts: Verdicts = new Map();
+  return pidfiles.map((pidfile) => status(pidfile, unsafe, verdicts));
 }
 
 export interface Outcome {
@@ -131,3 +138,4 @@ export function signal(pidfile: string, sig: number, unsafe: boolean): Outcome {
   if (r === "gone") return outcome("failed", "not running");
   return r === "sent" ? outcome("done", `sent signal ${sig} to pid ${found.pid}`) : r;
 }
+

@@ -39,6 +39,15 @@ export const STATUS_EXIT = {
   unknown: { code: 4, meaning: "unknown: the pidfile cannot be read or trusted, or does not hold a pid" },
 } as const;
 
+export type StatusState = keyof typeof STATUS_EXIT;
+
+/** Most severe first: a set of daemons is only as well as the worst of them. */
+export const STATUS_SEVERITY = ["unknown", "dead", "stopped", "running"] as const satisfies readonly StatusState[];
+
+/** `daemonize status` with several pidfiles: 0 when every daemon runs, otherwise the code of the most severe state. */
+export const statusSetExit = (states: readonly StatusState[]): number =>
+  STATUS_EXIT[STATUS_SEVERITY.find((s) => states.includes(s)) ?? "running"].code;
+
 /** `daemonize stop` and `daemonize signal` (64 is a usage error, as for start). */
 export const STOP_EXIT = {
   done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal)" },

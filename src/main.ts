@@ -1,5 +1,5 @@
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
-import { DaemonizeError, STATUS_EXIT } from "./errors";
+import { DaemonizeError, statusSetExit } from "./errors";
 import { say } from "./log";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
@@ -49,11 +49,14 @@ async function run(cmd: Command): Promise<number> {
     case "start":
       return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
     case "status": {
-      const { status } = await import("./control");
-      const s = status(cmd.pidfile, cmd.unsafe);
-      const { message, ...fields } = s;
-      await say("log", cmd.json ? JSON.stringify({ running: s.state === "running", ...fields }) : message);
-      return STATUS_EXIT[s.state].code;
+      const { statuses } = await import("./control");
+      const all = statuses(cmd.pidfiles, cmd.unsafe);
+      const one = all.length === 1;
+      if (cmd.json) {
+        const objects = all.map(({ message, ...fields }) => ({ running: fields.state === "running", ...fields }));
+        await say("log", JSON.stringify(one ? objects[0] : objects));
+      } else await say("log", all.map((s) => (one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
+      return statusSetExit(all.map((s) => s.state));
     }
     case "restart": {
       const { stop } = await import("./control");

@@ -53,20 +53,33 @@ function checkOwner(path: string, st: Stat, unsafe: boolean): void {
   fail("noperm", `pidfile ${path} is owned by uid ${st.uid}; refusing to trust it (--unsafe allows it)`);
 }
 
-/**
- * Neither the pidfile's directory nor any directory or link on the way to it
- * may let anyone but root or the caller replace what the path leads to.
- */
-export function checkDirectory(path: string, unsafe: boolean): void {
-  const dir = dirname(path);
+/** What checkDirectory found for one directory: nothing wrong, the walk's error, or the refusal. */
+type Verdict = { walkError: string } | { refusal: string } | undefined;
+
+function judge(dir: string, unsafe: boolean): Verdict {
   const entries: Entry[] = [];
   try {
     walk(dir, undefined, (e) => entries.push(e));
   } catch (e) {
-    return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+    return { walkError: (e as Error).message };
   }
   const found = unsafe ? undefined : untrusted(entries, [0, euid()]);
-  if (found) fail("noperm", `pidfile directory ${found.at} ${found.why}; refusing to use it (--unsafe allows it)`);
+  return found && { refusal: `pidfile directory ${found.at} ${found.why}; refusing to use it (--unsafe allows it)` };
+}
+
+/** Verdicts by directory, for one command over many pidfiles; never kept longer, as a directory can change. */
+export type Verdicts = Map<string, Verdict>;
+
+/**
+ * Neither the pidfile's directory nor any directory or link on the way to it
+ * may let anyone but root or the caller replace what the path leads to.
+ */
+export function checkDirectory(path: string, unsafe: boolean, verdicts?: Verdicts): void {
+  const dir = dirname(path);
+  const verdict = verdicts?.has(dir) ? verdicts.get(dir) : judge(dir, unsafe);
+  verdicts?.set(dir, verdict);
+  if (verdict && "walkError" in verdict) fail("cantcreat", `cannot create pidfile ${path}: ${verdict.walkError}`);
+  if (verdict) fail("noperm", verdict.refusal);
 }
 
 /** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */

@@ -94,6 +94,22 @@ describe("pidfile text", () => {
   }
 });
 
+describe("status of several pidfiles", () => {
+  test("--pidfile repeats and plain arguments mix, in the order given; after -- every argument is a pidfile", () => {
+    expect(parseCommandLine(["status", "a.pid", "-p", "/b.pid", "--json", "c.pid", "--pidfile=d.pid", "--", "-e.pid"], "/run")).toEqual({
+      name: "status",
+      pidfiles: ["/run/a.pid", "/b.pid", "/run/c.pid", "/run/d.pid", "/run/-e.pid"],
+      json: true,
+      unsafe: false,
+    });
+    expect(parseCommandLine(["status", "--unsafe", "/x.pid"], "/")).toEqual({ name: "status", pidfiles: ["/x.pid"], json: false, unsafe: true });
+  });
+
+  for (const bad of [["status"], ["status", "--json"], ["status", "--pidfile="], ["status", "x", ""], ["status", "-x", "a.pid"], ["status", "-p"]]) {
+    test(`usage error: ${JSON.stringify(bad)}`, () => expect(usageError(() => parseCommandLine(bad, "/"))).toBe("usage"));
+  }
+});
+
 describe("signals and schedules", () => {
   test("signals by name, SIG name, any case, or number", () => {
     expect([parseSignal("HUP"), parseSignal("SIGHUP"), parseSignal("usr1"), parseSignal("9"), parseSignal("64")]).toEqual([1, 1, 10, 9, 64]);
@@ -108,11 +124,11 @@ describe("signals and schedules", () => {
   });
 
   test("command line: the command comes first; control commands need --pidfile", () => {
-    expect(parseCommandLine(["status", "-p", "x.pid"], "/run")).toEqual({ name: "status", pidfile: "/run/x.pid", json: false, unsafe: false });
+    expect(parseCommandLine(["status", "-p", "x.pid"], "/run")).toEqual({ name: "status", pidfiles: ["/run/x.pid"], json: false, unsafe: false });
     expect(parseCommandLine(["stop", "-p", "/x.pid"], "/")).toMatchObject({ name: "stop", schedule: [{ signal: 15 }, { seconds: 30 }] });
     expect(parseCommandLine(["signal", "-p", "/x.pid", "hup"], "/")).toMatchObject({ name: "signal", signal: 1 });
     expect(parseCommandLine(["-p", "/x.pid", "stop"], "/")).toMatchObject({ name: "start", start: { argv: ["stop"] } });
     expect(usageError(() => parseCommandLine(["status"], "/"))).toBe("usage");
-    expect(usageError(() => parseCommandLine(["status", "-p", "x", "extra"], "/"))).toBe("usage");
+    expect(usageError(() => parseCommandLine(["stop", "-p", "x", "extra"], "/"))).toBe("usage");
   });
 });

@@ -65,6 +65,95 @@ describe("status", () => {
   });
 });
 
+describe("status of several pidfiles", () => {
+  /** A pidfile in each state: a running daemon, a dead one, none at all, and one that holds no pid. */
+  async function fleet() {
+    const running = await startProbe(tempDir());
+    const dead = await startProbe(tempDir());
+    await kill(dead.pid);
+    const dir = tempDir();
+    const garbage = `${dir}/garbage.pid`;
+    writeFileSync(garbage, "abc\n");
+    return { running, dead, absent: `${dir}/none.pid`, garbage };
+  }
+
+  /** Alternates --pidfile and plain arguments. */
+  const mixed = (pidfiles: string[]) => pidfiles.flatMap((p, i) => (i % 2 ? [p] : ["-p", p]));
+
+  test("one line each, prefixed with its pidfile, in the order given", async () => {
+    const { running, dead, absent, garbage } = await fleet();
+    const r = await run(["status", dead.pidfile, "-p", running.pidfile, garbage, "--pidfile", absent]);
+    expect([r.code, r.stderr]).toEqual([4, ""]);
+    expect(r.stdout.replace(/, up \d+s,/, ", up Ns,")).toBe(
+      [
+        `${dead.pidfile}: not running, but pidfile ${dead.pidfile} names pid ${dead.pid}`,
+        `${running.pidfile}: running (pid ${running.pid}, up Ns, user ${me})`,
+        `${garbage}: unknown: pidfile ${garbage} does not hold a pid ("abc\\n"); remove it if it is stale`,
+        `${absent}: not running`,
+        "",
+      ].join("\n"),
+    );
+  });
+
+  test("--json prints one array of the objects a single pidfile gets", async () => {
+    const { running, dead, absent, garbage } = await fleet();
+    const pidfiles = [running.pidfile, dead.pidfile, absent, garbage];
+    const r = await run(["status", "--json", ...mixed(pidfiles)]);
+    expect([r.code, r.stderr]).toEqual([4, ""]);
+    const all = JSON.parse(r.stdout);
+    expect(all).toMatchObject([
+      { running: true, state: "running", pidfile: running.pidfile, pid: running.pid, user: me, commandLine: [PROBE] },
+      { running: false, state: "dead", pidfile: dead.pidfile, pid: dead.pid },
+      { running: false, state: "stopped", pidfile: absent },
+      { running: false, state: "unknown", pidfile: garbage },
+    ]);
+    const singles = await Promise.all(pidfiles.map(async (p) => JSON.parse((await run(["status", "--json", "-p", p])).stdout)));
+    expect(all.map(Object.keys)).toEqual(singles.map(Object.keys));
+  });
+
+  test("the set's exit code: 0 when every daemon runs, otherwise the most severe, 4 before 1 before 3", async () => {
+    const { running, dead, absent, garbage } = await fleet();
+    const other = await startProbe(tempDir());
+    const cases: [string[], number][] = [
+      [[running.pidfile, other.pidfile], 0],
+      [[running.pidfile, absent], 3],
+      [[absent, absent], 3],
+      [[absent, dead.pidfile, running.pidfile], 1],
+      [[dead.pidfile, other.pidfile], 1],
+      [[running.pidfile, absent, dead.pidfile, garbage], 4],
+      [[garbage, running.pidfile], 4],
+    ];
+    for (const [pidfiles, code] of cases) {
+      for (const json of [[], ["--json"]]) expect([pidfiles, (await run(["status", ...json, ...mixed(pidfiles)])).code]).toEqual([pidfiles, code]);
+    }
+  });
+
+  test("a directory others could write refuses each of its pidfiles, and only those", async () => {
+    const { running } = await fleet();
+    const open = `${tempDir()}/open`;
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    for (const name of ["a.pid", "b.pid"]) writeFileSync(`${open}/${name}`, `${running.pid}\n`);
+    const r = await run(["status", `${open}/a.pid`, running.pidfile, `${open}/b.pid`]);
+    const refusal = `unknown: pidfile directory ${open} is writable by group or others; refusing to use it (--unsafe allows it)`;
+    expect(r.code).toBe(4);
+    expect(r.stdout.split("\n").filter((line) => line.includes(refusal))).toEqual([`${open}/a.pid: ${refusal}`, `${open}/b.pid: ${refusal}`]);
+    expect(r.stdout).toContain(`${running.pidfile}: running (pid ${running.pid},`);
+    expect((await run(["status", "--unsafe", `${open}/a.pid`, `${open}/b.pid`])).code).toBe(0);
+  });
+
+  test("one pidfile, given either way, answers as before; none at all is a usage error", async () => {
+    const { dead } = await fleet();
+    const text = `not running, but pidfile ${dead.pidfile} names pid ${dead.pid}\n`;
+    for (const args of [["-p", dead.pidfile], [dead.pidfile]]) {
+      expect(await run(["status", ...args])).toMatchObject({ code: 1, stdout: text });
+      const j = await run(["status", "--json", ...args]);
+      expect([j.code, JSON.parse(j.stdout)]).toEqual([1, { running: false, state: "dead", pidfile: dead.pidfile, pid: dead.pid }]);
+    }
+    expect(await run(["status", "--json"])).toMatchObject({ code: 64, stdout: "", stderr: "daemonize: error: status needs --pidfile FILE or PIDFILE arguments\n" });
+  });
+});
+
 describe("never the wrong process", () => {
   test("a pidfile edited to name an unrelated, older process: not running, not stopped, not signalled", async () => {
     const other = await bystander();
