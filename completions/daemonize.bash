@@ -8,16 +8,18 @@ _daemonize() {
     -p|--pidfile|--chroot|-C|--chdir|-o|--stdout|-e|--stderr|-l|--log|--env-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   case $cmd in
-    start) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --core --keep-fd --oknodo --unsafe -v --verbose -q --quiet -h --help -V --version" ;;
+    start) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --core --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout -v --verbose -q --quiet -h --help -V --version --check --json" ;;
     status) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help --json" ;;
     stop) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help -s --signal --timeout --retry" ;;
-    restart) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --core --keep-fd --oknodo --unsafe -v --verbose -q --quiet -h --help -V --version -s --signal --timeout --retry" ;;
+    restart) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --core --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout -v --verbose -q --quiet -h --help -V --version -s --signal --timeout --retry" ;;
     signal) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W "start status stop restart signal" -- "$cur") $(compgen -c -- "$cur"))
+  elif [[ $cmd == status ]]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
   else
     COMPREPLY=($(compgen -c -- "$cur"))
   fi

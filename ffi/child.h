@@ -17,6 +17,11 @@ enum {
 	STEP_STOPPED, STEP_KILLED,
 };
 
+/* Their names, for the monitor's messages. */
+#define STEP_NAMES                                                                                          \
+	{ "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",    \
+	  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed" }
+
 /* Every field is 8 bytes wide so JavaScript can fill it with one typed array. */
 struct dz_spec {
 	const char *path;      /* resolved program, as seen after chroot */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -53,6 +54,54 @@ int dz_fsetxattr(int fd, const char *name, const void *v, int64_t len) { int r =
 int64_t dz_fgetxattr(int fd, const char *name, void *v, int64_t len) { ssize_t r = fgetxattr(fd, name, v, (size_t)len); RET(r); }
 int dz_fchmod(int fd, int mode) { int r = fchmod(fd, (mode_t)mode); RET(r); }
 int dz_ftruncate(int fd) { int r = ftruncate(fd, 0); RET(r); }
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+/*
+ * The monitor's image in an executable memory file, sealed so it cannot change
+ * once written. Kernels before 6.3 know no MFD_EXEC (every memfd is executable
+ * there); vm.memfd_noexec=2 refuses it with EACCES.
+ */
+int dz_memfd_exec(const char *name, const void *image, int64_t len)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	for (int64_t off = 0; off < len;) {
+		ssize_t n = write(fd, (const char *)image + off, (size_t)(len - off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			return -e;
+		}
+		off += n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Queues sig with value to a process, through its pidfd when there is one (pidfd < 0: by pid). */
+int dz_sigqueue(int pidfd, int pid, int sig, int value)
+{
+	siginfo_t info;
+	memset(&info, 0, sizeof info);
+	info.si_signo = sig;
+	info.si_code = SI_QUEUE;
+	info.si_pid = getpid();
+	info.si_uid = getuid();
+	info.si_value.sival_int = value;
+	long r = pidfd >= 0 ? syscall(SYS_pidfd_send_signal, pidfd, sig, &info, 0) : syscall(SYS_rt_sigqueueinfo, pid, sig, &info);
+	RET(r);
+}
+
 int dz_access(const char *path, int mode) { int r = faccessat(AT_FDCWD, path, mode, AT_EACCESS); RET(r); }
 int dz_pidfd_open(int pid) { long r = syscall(SYS_pidfd_open, pid, 0); RET(r); }
 int dz_pidfd_signal(int fd, int sig) { long r = syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); RET(r); }

@@ -9,6 +9,8 @@ const libc = dlopen("libc.so.6", {
 });
 
 const MFD_CLOEXEC = 1;
+// Mapped, never exec'd: sealed non-executable, which vm.memfd_noexec=2 demands (kernels before 6.3 refuse the flag).
+const MFD_NOEXEC_SEAL = 8;
 
 const symbols = {
   dz_spawn: { args: [T.ptr, T.ptr], returns: T.i32 },
@@ -30,6 +32,8 @@ const symbols = {
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
   dz_ftruncate: { args: [T.i32], returns: T.i32 },
   dz_access: { args: [T.ptr, T.i32], returns: T.i32 },
+  dz_memfd_exec: { args: [T.ptr, T.ptr, T.i64], returns: T.i32 },
+  dz_sigqueue: { args: [T.i32, T.i32, T.i32, T.i32], returns: T.i32 },
   dz_pidfd_open: { args: [T.i32], returns: T.i32 },
   dz_pidfd_signal: { args: [T.i32, T.i32], returns: T.i32 },
   dz_kill: { args: [T.i32, T.i32], returns: T.i32 },
@@ -48,7 +52,9 @@ const symbols = {
 // An anonymous memory file is neither.
 async function load() {
   const image = await Bun.file(libraryPath).bytes();
-  const fd = libc.symbols.memfd_create(Buffer.from("daemonize\0"), MFD_CLOEXEC);
+  const name = Buffer.from("daemonize\0");
+  let fd = libc.symbols.memfd_create(name, MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+  if (fd < 0) fd = libc.symbols.memfd_create(name, MFD_CLOEXEC);
   if (fd < 0) throw new Error("memfd_create failed: cannot load the native library");
   for (let off = 0; off < image.length; ) {
     const n = libc.symbols.write(fd, image.subarray(off), image.length - off);

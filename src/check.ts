@@ -7,6 +7,7 @@ import { DaemonizeError } from "./errors";
 import type { StartOptions } from "./options";
 import { explainExec } from "./program";
 import { prepare, type Trace } from "./start";
+import { close } from "./sys";
 
 export interface CheckLine {
   check: string;
@@ -20,7 +21,7 @@ export interface CheckReport {
   checks: CheckLine[];
 }
 
-export function check(o: StartOptions): CheckReport {
+export async function check(o: StartOptions): Promise<CheckReport> {
   const checks: CheckLine[] = [];
   let current = "options";
   const t: Trace = {
@@ -28,6 +29,12 @@ export function check(o: StartOptions): CheckReport {
     pass: (detail) => void checks.push({ check: current, ok: true, detail }),
   };
   try {
+    if (o.supervise) {
+      t.begin("monitor");
+      const { monitorImage } = await import("./supervise");
+      close(await monitorImage());
+      t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
+    }
     const { who, program, spec, stdio } = prepare(o, t);
     try {
       const as = who && who.uid >= 0 ? `uid ${who.uid}` : `uid ${process.geteuid?.() ?? 0}`;

@@ -5,7 +5,7 @@ import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
-import type { StartOptions } from "./options";
+import type { Policy, StartOptions } from "./options";
 import { absolute } from "./paths";
 
 const startArgs = {
@@ -27,11 +27,23 @@ const startArgs = {
   "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
   oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
   unsafe: { type: "boolean", description: "Allow a program, log, pidfile or pidfile directory that others could have written" },
+  supervise: { type: "boolean", description: "Keep the program running under a small native monitor, which the pidfile names" },
+  restart: { type: "string", valueHint: "WHEN", description: "always, on-failure or never: when to start the program again (default on-failure); implies --supervise" },
+  "success-exit": { type: "string", valueHint: "CODES", description: "Comma list of exit codes that count as success (default 0)" },
+  "restart-delay": { type: "string", valueHint: "DUR", description: "First delay before a restart: 250ms, 10s, 2m, 1h or seconds (default 1s)" },
+  "restart-max-delay": { type: "string", valueHint: "DUR", description: "The delay doubles after each failure up to this (default 60s)" },
+  "min-uptime": { type: "string", valueHint: "DUR", description: "A run at least this long resets the delay (default 10s)" },
+  "max-restarts": { type: "string", valueHint: "N", description: "Give up after N restarts within --restart-window (default 5, at most 1000; 0 never gives up)" },
+  "restart-window": { type: "string", valueHint: "DUR", description: "The window --max-restarts counts in (default 60s)" },
+  "stop-timeout": { type: "string", valueHint: "DUR", description: "On stop: TERM the program's whole tree, then KILL what is left after this (default 10s)" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
   version: { type: "boolean", alias: "V", description: "Show the version" },
 } as const satisfies ArgsDef;
+
+/** Supervise options other than --supervise and --restart, which need one of those two. */
+const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
 const REPEATABLE = new Set(["env", "keep-fd"]);
@@ -71,7 +83,10 @@ export const commands = {
     },
   },
   stop: { meta: meta("stop", "Signal the daemon and wait until it is gone; removes its pidfile"), args: { ...controlArgs, ...stopArgs } },
-  restart: { meta: meta("restart", "Stop (as stop does), then start"), args: { ...startArgs, ...stopArgs } },
+  restart: {
+    meta: meta("restart", "Stop (as stop does), then start; without a program, restart only the program under its running --supervise monitor"),
+    args: { ...startArgs, ...stopArgs },
+  },
   signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon"), args: controlArgs },
 } satisfies Record<string, CommandDef>;
 
@@ -82,7 +97,7 @@ export const SYNOPSIS: Record<CommandName, string> = {
   start: "[--] PROGRAM [ARGS...]",
   status: "[PIDFILE ...]",
   stop: "",
-  restart: "[--] PROGRAM [ARGS...]",
+  restart: "[[--] PROGRAM [ARGS...]]",
   signal: "SIGNAL",
 };
 
@@ -186,6 +201,45 @@ function parseFd(text: string): number {
   return fd;
 }
 
+/** DUR: 250ms, 10s, 2m, 1h, or a plain number of seconds; in milliseconds. */
+export function parseDuration(text: string, option: string): number {
+  const m = /^(\d{1,9}(?:\.\d{1,3})?)(ms|s|m|h)?$/.exec(text);
+  if (!m) return usage(`--${option} ${JSON.stringify(text)} is not a duration (250ms, 10s, 2m, 1h or seconds)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "s"] as number;
+  return Math.round(Number(m[1]) * unit);
+}
+
+function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground: boolean, pidfile: string | undefined): Policy | undefined {
+  const restart = values.get("restart");
+  if (!flags.has("supervise") && restart === undefined) {
+    const stray = POLICY.find((name) => values.has(name));
+    if (stray) usage(`--${stray} goes with --supervise`);
+    return undefined;
+  }
+  if (!pidfile && !foreground) usage("--supervise needs --pidfile: it names the monitor");
+  if (restart !== undefined && !["always", "on-failure", "never"].includes(restart))
+    usage(`--restart ${JSON.stringify(restart)} is not always, on-failure or never`);
+  const duration = (name: string, fallback: string) => parseDuration(values.get(name) ?? fallback, name);
+  const codes = (values.get("success-exit") ?? "0").split(",").map((c) => {
+    if (!/^\d{1,3}$/.test(c) || Number(c) > 255) usage(`--success-exit ${JSON.stringify(values.get("success-exit"))} is not a comma list of exit codes from 0 to 255`);
+    return Number(c);
+  });
+  const max = values.get("max-restarts") ?? "5";
+  if (!/^\d{1,4}$/.test(max) || Number(max) > 1000) usage(`--max-restarts ${JSON.stringify(max)} is not a number from 0 to 1000`);
+  const policy: Policy = {
+    restart: (restart ?? "on-failure") as Policy["restart"],
+    successExit: [...new Set(codes)],
+    restartDelay: duration("restart-delay", "1s"),
+    restartMaxDelay: duration("restart-max-delay", "60s"),
+    minUptime: duration("min-uptime", "10s"),
+    maxRestarts: Number(max),
+    restartWindow: duration("restart-window", "60s"),
+    stopTimeout: duration("stop-timeout", "10s"),
+  };
+  if (policy.restartMaxDelay < policy.restartDelay) usage("--restart-max-delay is shorter than --restart-delay");
+  return policy;
+}
+
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
 export function startOptions(argv: string[], cwd: string, args: ArgsDef = commands.start.args): StartOptions | "help" | "version" {
   const { flags, values, repeated, program } = scan(argv, args);
@@ -221,6 +275,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     quiet: flags.has("quiet"),
     check: flags.has("check"),
     json: flags.has("json"),
+    supervise: parsePolicy(values, flags, flags.has("foreground"), values.get("pidfile")),
   };
 }
 
@@ -241,6 +296,7 @@ export type Command =
   | { name: "version" }
   | { name: "start"; start: StartOptions }
   | { name: "restart"; start: StartOptions; schedule: Step[] }
+  | { name: "restart-program"; pidfile: string; unsafe: boolean; verbose: boolean }
   | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
   | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean };
@@ -250,6 +306,17 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
   const first = argv[0] as string;
   const name: CommandName = first in commands && first !== "start" ? (first as CommandName) : "start";
   const rest = first === name ? argv.slice(1) : argv;
+  if (name === "restart") {
+    // Without a program: restart only the program under its running monitor.
+    const { flags, values, program } = scan(rest, commands.restart.args);
+    if (program.length === 0 && !flags.has("help") && !flags.has("version")) {
+      const other = [...values.keys(), ...flags].find((k) => !["pidfile", "unsafe", "verbose", "quiet"].includes(k));
+      if (other) usage(`--${other} needs a program: restart without one only restarts a supervised program`);
+      const pidfile = valueOf(values)("pidfile");
+      if (pidfile === undefined) return usage("restart needs --pidfile");
+      return { name: "restart-program", pidfile: absolute(cwd, pidfile), unsafe: flags.has("unsafe"), verbose: flags.has("verbose") };
+    }
+  }
   if (name === "start" || name === "restart") {
     const parsed = startOptions(rest, cwd, commands[name].args);
     if (parsed === "help" || parsed === "version") return parsed === "help" ? { name: "help", of: name } : { name: "version" };

@@ -6,7 +6,7 @@ import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
 import type { Step } from "./signals";
-import { close, E, kill, OsError, pidfdOpen, pidfdSignal } from "./sys";
+import { close, E, kill, OsError, pidfdOpen, pidfdSignal, sigqueue } from "./sys";
 
 export interface Status {
   state: StatusState;
@@ -16,6 +16,8 @@ export interface Status {
   uptimeSeconds?: number;
   user?: string;
   commandLine?: string[];
+  /** When a monitor runs the program (--supervise). */
+  supervised?: Supervised;
   message: string;
 }
 
@@ -45,9 +47,14 @@ function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Status {
       return { state: "stopped", pidfile, message: "not running" };
     case "unusable":
       return { state: "unknown", pidfile, message: `unknown: ${found.message}` };
-    case "dead":
+    case "dead": {
+      const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, false);
+      if (monitor?.state === "failed")
+        return { state: "dead", pidfile, pid: found.pid, supervised: monitor, message: `failed: ${monitor.restarts} restarts, last ${lastExitText(monitor.lastExit)}; the monitor (pid ${found.pid}) gave up` };
       return { state: "dead", pidfile, pid: found.pid, message: `not running, but pidfile ${pidfile} names pid ${found.pid}` };
+    }
   }
+  const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   const started = startedAtMs(found.ticks);
   const uptimeSeconds = Math.max(0, Math.round((Date.now() - started) / 1000));
   const uid = processUid(found.pid);
@@ -60,10 +67,42 @@ function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Status {
     uptimeSeconds,
     user,
     commandLine: commandLine(found.pid),
-    message: `running (pid ${found.pid}, up ${duration(uptimeSeconds)}${user ? `, user ${user}` : ""})`,
+    ...(monitor ? { supervised: monitor } : {}),
+    message: `running (pid ${found.pid}, up ${duration(uptimeSeconds)}${user ? `, user ${user}` : ""})${monitor ? `; ${describeMonitor(monitor)}` : ""}`,
   };
 }
 
+/** What the monitor says of its program, from the attribute ffi/monitor.c keeps on the pidfile. */
+export interface Supervised {
+  state: "starting" | "running" | "backoff" | "stopping" | "failed";
+  child?: number;
+  restarts: number;
+  childUptimeSeconds?: number;
+  lastExit: { code: number } | { signal: number } | null;
+  stopTimeoutMs: number;
+}
+
+/** "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS"; `live`: the monitor is running. */
+function supervised(text: string, live: boolean): Supervised | undefined {
+  const [state, child, restarts, started, last, stop] = text.split(" ");
+  if (!["starting", "running", "backoff", "stopping", "failed"].includes(state as string)) return undefined;
+  const pid = live && Number(child) > 0 ? Number(child) : undefined;
+  const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
+  return {
+    state: state as Supervised["state"],
+    ...(pid ? { child: pid, childUptimeSeconds: Math.max(0, Math.round((Date.now() - Number(started)) / 1000)) } : {}),
+    restarts: Number(restarts) || 0,
+    lastExit,
+    stopTimeoutMs: Number(stop) || 0,
+  };
+}
+
+const lastExitText = (e: Supervised["lastExit"]) => (e === null ? "exit: none yet" : "code" in e ? `exit code ${e.code}` : `killed by signal ${e.signal}`);
+
+function describeMonitor(m: Supervised): string {
+  const program = m.child ? `program pid ${m.child} ${m.state}, up ${duration(m.childUptimeSeconds ?? 0)}` : `program ${m.state}`;
+  return `${program}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}`;
+}
 
 /** Each pidfile's status, in the order given; a directory they share is judged once. */
 export function statuses(pidfiles: string[], unsafe: boolean): Status[] {
@@ -84,7 +123,7 @@ const outcome = (kind: keyof typeof STOP_EXIT, message: string): Outcome => ({ c
  * reach a process that took over the pid in between (kill() by pid, kept for
  * kernels before 5.3, can).
  */
-function deliver(pid: number, ticks: number, sig: number): "sent" | "gone" | Outcome {
+function deliver(pid: number, ticks: number, sig: number, value?: number): "sent" | "gone" | Outcome {
   let fd: number | undefined;
   try {
     fd = pidfdOpen(pid);
@@ -95,7 +134,8 @@ function deliver(pid: number, ticks: number, sig: number): "sent" | "gone" | Out
   }
   try {
     if (startTicks(pid) !== ticks) return "gone";
-    if (fd === undefined) kill(pid, sig);
+    if (value !== undefined) sigqueue(fd, pid, sig, value);
+    else if (fd === undefined) kill(pid, sig);
     else pidfdSignal(fd, sig);
     return "sent";
   } catch (e) {
@@ -113,6 +153,7 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
   if (found.state === "unusable") return outcome("failed", found.message);
   if (found.state !== "running") return outcome("done", "not running");
   const { pid, ticks } = found;
+  const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   const gone = () => startTicks(pid) !== ticks;
   for (const step of schedule) {
     if ("signal" in step) {
@@ -121,7 +162,8 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
       if (r === "gone") break;
       continue;
     }
-    const deadline = Date.now() + step.seconds * 1000;
+    // A monitor stops its program's whole tree first: killing it sooner would cut that short.
+    const deadline = Date.now() + Math.max(step.seconds * 1000, monitor ? monitor.stopTimeoutMs + 2000 : 0);
     while (!gone() && Date.now() < deadline) await Bun.sleep(10);
     if (gone()) break;
   }
@@ -130,12 +172,49 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
   return outcome("done", `stopped (pid ${pid})`);
 }
 
+/** ffi/monitor.c's control signal: queued with a signal to deliver to the program, or RESTART. */
+const CONTROL_SIGNAL = 63;
+const RESTART = -1;
+
 export function signal(pidfile: string, sig: number, unsafe: boolean): Outcome {
   const found = examineOrExplain(pidfile, unsafe);
   if (found.state === "unusable") return outcome("failed", found.message);
   if (found.state !== "running") return outcome("failed", "not running");
+  if (found.monitor !== undefined) {
+    // TERM itself must reach the program, not stop the monitor: the monitor delivers it.
+    const m = supervised(found.monitor, true);
+    if (!m?.child) return outcome("failed", `the program is not running (${m?.state ?? "unknown state"}); its monitor is pid ${found.pid}`);
+    const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, sig);
+    if (r === "gone") return outcome("failed", "not running");
+    return r === "sent" ? outcome("done", `sent signal ${sig} to the program (pid ${m.child}) through its monitor (pid ${found.pid})`) : r;
+  }
   const r = deliver(found.pid, found.ticks, sig);
   if (r === "gone") return outcome("failed", "not running");
   return r === "sent" ? outcome("done", `sent signal ${sig} to pid ${found.pid}`) : r;
 }
 
+/**
+ * `restart` without a program: the monitor stops the program's tree as a stop
+ * would and starts it again at once. Returns when the new run is up.
+ */
+export async function restartProgram(pidfile: string, unsafe: boolean): Promise<Outcome> {
+  const found = examineOrExplain(pidfile, unsafe);
+  if (found.state === "unusable") return outcome("failed", found.message);
+  if (found.state !== "running") return outcome("failed", "not running");
+  const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
+  if (!before) return outcome("failed", `pidfile ${pidfile} names no monitor (started without --supervise): give the program to restart it`);
+  const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, RESTART);
+  if (r === "gone") return outcome("failed", "not running");
+  if (r !== "sent") return r;
+  const deadline = Date.now() + before.stopTimeoutMs + 30_000;
+  while (Date.now() < deadline) {
+    await Bun.sleep(10);
+    const now = examineOrExplain(pidfile, unsafe);
+    if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", "the monitor exited while restarting the program");
+    const m = now.monitor === undefined ? undefined : supervised(now.monitor, true);
+    if (!m || m.restarts <= before.restarts) continue;
+    if (m.state === "running") return outcome("done", `restarted the program: pid ${m.child}${before.child ? ` (was pid ${before.child})` : ""}`);
+    if (m.state === "backoff" || m.state === "failed") return outcome("failed", `the program did not start again: last ${lastExitText(m.lastExit)}`);
+  }
+  return outcome("timeout", "the program was not running again before the deadline");
+}

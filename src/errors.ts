@@ -7,7 +7,7 @@ export const EXIT = {
   nouser: { code: 67, meaning: "unknown user or group" },
   oserr: { code: 71, meaning: "other operating-system error (fork, setsid, …)" },
   cantcreat: { code: 73, meaning: "cannot create the pidfile or a log file" },
-  noperm: { code: 77, meaning: "permission: not root for `--user`/`--chroot`, unsafe program or path" },
+  noperm: { code: 77, meaning: "permission: not root for `--user`/`--chroot`, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
   cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
   notfound: { code: 127, meaning: "the program is not found" },
 } as const;

@@ -9,8 +9,8 @@ import { OsError } from "./sys";
 /** Runs a start; its failures become one line and an exit code. */
 async function launch(o: StartOptions): Promise<number> {
   try {
-    const { pid } = start(o);
-    if (o.verbose) await say("info", `started ${o.argv[0]} as pid ${pid}`);
+    const { pid } = o.supervise ? await (await import("./supervise")).supervise(o) : start(o);
+    if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
     return 0;
   } catch (e) {
     if (!(e instanceof DaemonizeError)) throw e;
@@ -26,7 +26,7 @@ async function launch(o: StartOptions): Promise<number> {
 /** --check: one line per check on stdout (or one JSON object), the failure on stderr too, and the start's exit code. */
 async function dryRun(o: StartOptions): Promise<number> {
   const { check } = await import("./check");
-  const report = check(o);
+  const report = await check(o);
   const failed = report.checks.find((c) => !c.ok);
   if (o.json) await say("log", JSON.stringify(report));
   else if (!o.quiet) {
@@ -53,7 +53,8 @@ async function run(cmd: Command): Promise<number> {
       const all = statuses(cmd.pidfiles, cmd.unsafe);
       const one = all.length === 1;
       if (cmd.json) {
-        const objects = all.map(({ message, ...fields }) => ({ running: fields.state === "running", ...fields }));
+        // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
+        const objects = all.map(({ message, supervised, ...fields }) => ({ running: fields.state === "running", ...fields, ...supervised }));
         await say("log", JSON.stringify(one ? objects[0] : objects));
       } else await say("log", all.map((s) => (one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
       return statusSetExit(all.map((s) => s.state));
@@ -69,9 +70,15 @@ async function run(cmd: Command): Promise<number> {
       return launch(cmd.start);
     }
     case "stop":
-    case "signal": {
-      const { signal, stop } = await import("./control");
-      const r = cmd.name === "stop" ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe) : signal(cmd.pidfile, cmd.signal, cmd.unsafe);
+    case "signal":
+    case "restart-program": {
+      const { restartProgram, signal, stop } = await import("./control");
+      const r =
+        cmd.name === "stop"
+          ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
+          : cmd.name === "signal"
+            ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
+            : await restartProgram(cmd.pidfile, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
       return r.code;

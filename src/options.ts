@@ -23,7 +23,21 @@ export interface StartOptions {
   unsafe: boolean;
   verbose: boolean;
   quiet: boolean;
+  /** --supervise: the restart policy; undefined for a plain start. */
+  supervise?: Policy;
   /** --check: a dry run that starts nothing (src/check.ts). */
   check: boolean;
   json: boolean;
+}
+
+/** How the monitor keeps the program running (src/supervise.ts, ffi/monitor.c); durations in milliseconds. */
+export interface Policy {
+  restart: "always" | "on-failure" | "never";
+  successExit: number[];
+  restartDelay: number;
+  restartMaxDelay: number;
+  minUptime: number;
+  maxRestarts: number;
+  restartWindow: number;
+  stopTimeout: number;
 }

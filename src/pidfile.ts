@@ -14,11 +14,13 @@ import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
 import { type Entry, untrusted, walk } from "./trust";
 import {
-  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, link, O, OsError, open, readFd,
+  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, link, O, OsError, open, readFd,
   rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
 const XATTR = "user.daemonize.start";
+/** Set by the supervise monitor (ffi/monitor.c) on the pidfile it holds locked: its state. */
+const MONITOR = "user.daemonize.supervise";
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 4194304;
 /** Slack for the fallback check: /proc times have 10 ms resolution. */
@@ -83,7 +85,10 @@ export function checkDirectory(path: string, unsafe: boolean, verdicts?: Verdict
 }
 
 /** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */
-export type Examined = { state: "none" } | { state: "dead"; pid: number } | { state: "running"; pid: number; ticks: number };
+export type Examined =
+  | { state: "none" }
+  | { state: "dead"; pid: number; monitor?: string }
+  | { state: "running"; pid: number; ticks: number; monitor?: string };
 
 /** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
 function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
@@ -94,11 +99,24 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   const pid = parsePid(text);
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
+  const monitor = fgetxattr(fd, MONITOR);
   const ticks = startTicks(pid);
-  if (ticks === undefined) return { state: "dead", pid };
+  if (ticks === undefined) return { state: "dead", pid, monitor };
   const recorded = fgetxattr(fd, XATTR);
-  const alive = recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks);
-  return alive ? { state: "running", pid, ticks } : { state: "dead", pid };
+  // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is gone.
+  const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && (monitor === undefined || locked(fd));
+  return alive ? { state: "running", pid, ticks, monitor } : { state: "dead", pid, monitor };
+}
+
+function locked(fd: number): boolean {
+  try {
+    flock(fd, LOCK_SH | LOCK_NB);
+  } catch (e) {
+    if (e instanceof OsError && e.errno === E.EAGAIN) return true;
+    throw e;
+  }
+  flock(fd, LOCK_UN);
+  return false;
 }
 
 function openExisting(path: string): number | undefined {
@@ -164,16 +182,22 @@ function lockCurrent(path: string): number | undefined {
   return undefined;
 }
 
+/** A pidfile not yet in place: its temporary file, open. */
+export interface Draft {
+  fd: number;
+  tmp: string;
+}
+
 /**
- * Writes `pid` to a new file and links it into place, so readers see either no
- * pidfile or a complete one. An existing pidfile is replaced only when the
- * daemon it names is gone; otherwise this throws "running".
+ * Creates the temporary file a pidfile is published from, named after `tag`.
+ * With `lock`, it is locked at once: a monitor that inherits the fd holds the
+ * lock from before the pidfile exists until it exits.
  */
-export function publish(path: string, pid: number, unsafe: boolean): void {
-  const tmp = `${dirname(path)}/.${basename(path)}.${pid}.tmp`;
+export function draft(path: string, tag: number, lock = false): Draft {
+  const tmp = `${dirname(path)}/.${basename(path)}.${tag}.tmp`;
   const create = () => open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o644);
-  let fd: number;
   try {
+    let fd: number;
     try {
       fd = create();
     } catch (e) {
@@ -182,20 +206,42 @@ export function publish(path: string, pid: number, unsafe: boolean): void {
       unlink(tmp);
       fd = create();
     }
+    if (lock) flock(fd, LOCK_EX | LOCK_NB);
+    return { fd, tmp };
   } catch (e) {
     return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
   }
+}
+
+/** Gives up a draft that was never published. */
+export function discard(d: Draft): void {
+  close(d.fd);
+  try {
+    unlink(d.tmp);
+  } catch {}
+}
+
+/**
+ * Writes `pid` to a new file and links it into place, so readers see either no
+ * pidfile or a complete one. An existing pidfile is replaced only when the
+ * daemon it names is gone; otherwise this throws "running". A supervised
+ * start passes its locked draft and the monitor's first state.
+ */
+export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, monitor?: string): void {
+  // A draft that was passed in stays open: its lock is the monitor's.
+  const { fd, tmp } = given ?? draft(path, pid);
   try {
     try {
       fchmod(fd, 0o644);
       writeAll(fd, Buffer.from(`${pid}\n`));
       const ticks = startTicks(pid);
       if (ticks !== undefined) fsetxattr(fd, XATTR, identity(pid, ticks));
+      if (monitor !== undefined) fsetxattr(fd, MONITOR, monitor);
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
         fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);
     } finally {
-      close(fd);
+      if (!given) close(fd);
     }
     for (;;) {
       try {

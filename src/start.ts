@@ -124,34 +124,41 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   return { who, program, pidfile, stdio, spec };
 }
 
-export function start(o: StartOptions): { pid: number } {
-  const { program, pidfile, stdio, spec } = prepare(o);
+/** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */
+export type Launch = (p: Prepared, o: StartOptions) => { pid: number };
+
+export function start(o: StartOptions, launch: Launch = daemonize): { pid: number } {
+  const p = prepare(o);
   try {
-    if (o.foreground) {
-      const onExec = explainExec(program);
-      if (pidfile) publish(pidfile, process.pid, o.unsafe);
-      // By the time the exec fails this process may be chrooted and unprivileged: the native side cleans up.
-      execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
-    }
-    const daemon = spawn(spec, (errno) => explainExec(program)(errno));
-    try {
-      if (pidfile) publish(pidfile, daemon.pid, o.unsafe);
-    } catch (e) {
-      daemon.abandon();
-      throw e;
-    }
-    try {
-      daemon.release();
-    } catch (e) {
-      if (pidfile) unpublish(pidfile, daemon.pid);
-      throw e;
-    }
-    return { pid: daemon.pid };
+    return launch(p, o);
   } catch (e) {
     // A start that lost to a running daemon must not take away a log that daemon may use.
-    if (!(e instanceof DaemonizeError && e.kind === "running")) stdio.discard();
+    if (!(e instanceof DaemonizeError && e.kind === "running")) p.stdio.discard();
     throw e;
   } finally {
-    stdio.close();
+    p.stdio.close();
   }
+}
+
+function daemonize({ program, pidfile, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
+  if (o.foreground) {
+    const onExec = explainExec(program);
+    if (pidfile) publish(pidfile, process.pid, o.unsafe);
+    // By the time the exec fails this process may be chrooted and unprivileged: the native side cleans up.
+    execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
+  }
+  const daemon = spawn(spec, (errno) => explainExec(program)(errno));
+  try {
+    if (pidfile) publish(pidfile, daemon.pid, o.unsafe);
+  } catch (e) {
+    daemon.abandon();
+    throw e;
+  }
+  try {
+    daemon.release();
+  } catch (e) {
+    if (pidfile) unpublish(pidfile, daemon.pid);
+    throw e;
+  }
+  return { pid: daemon.pid };
 }

@@ -17,8 +17,10 @@ export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const W_OK = 2;
 export const X_OK = 1;
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 export function strerror(errno: number): string {
   const buf = Buffer.alloc(256);
@@ -59,6 +61,9 @@ export const access = (path: string, mode: number): void => void check(native.dz
 export const pidfdOpen = (pid: number): number => check(native.dz_pidfd_open(pid));
 export const pidfdSignal = (fd: number, sig: number): void => void check(native.dz_pidfd_signal(fd, sig));
 export const kill = (pid: number, sig: number): void => void check(native.dz_kill(pid, sig));
+/** sig with a value, through the process's pidfd when there is one. */
+export const sigqueue = (pidfd: number | undefined, pid: number, sig: number, value: number): void =>
+  void check(native.dz_sigqueue(pidfd ?? -1, pid, sig, value));
 /** Clears O_NONBLOCK, which an open used so that a FIFO could not hang it. */
 export const setBlocking = (fd: number): void => void check(native.dz_blocking(fd));
 /**

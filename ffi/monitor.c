@@ -1,0 +1,595 @@
+/*
+ * The supervise monitor: keeps one program running, and stops all of it.
+ *
+ * A small static program, embedded in daemonize and exec'd from a memory file
+ * by the launcher's child path, already detached (its own session, not its
+ * leader, no terminal) and with the program's stdio. Every run of the program
+ * goes through the same child path as a plain start (child.c). The monitor is
+ * a child subreaper, so every orphan of the program's tree comes back to it to
+ * be reaped, or stopped. It allocates nothing: all its state is below.
+ *
+ * Its arguments: key=value settings, "--", then the program's argv; its
+ * environment is the program's. src/supervise.ts writes both.
+ *
+ * State for `daemonize status` lives in the attribute user.daemonize.supervise
+ * of the pidfile, which the monitor holds open and locked for its whole life:
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS".
+ */
+#include "child.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+/* src/supervise.ts queues it with a value: a signal to deliver to the program, or RESTART. */
+#define CONTROL_SIGNAL 63
+#define RESTART (-1)
+#define MAX_RESTARTS 1000
+#define MAX_KEEP 1024
+#define SCAN_MS 100
+
+enum policy { NEVER, ON_FAILURE, ALWAYS };
+enum state { STARTING, RUNNING, BACKOFF, STOPPING, FAILED };
+static const char *const STATE[] = { "starting", "running", "backoff", "stopping", "failed" };
+/* Why the tree is being stopped, in rising priority: a later, stronger reason wins. */
+enum goal { NONE, AFTER_RUN, RESTART_RUN, FIRST_FAILED, EXIT };
+
+static struct dz_spec spec;
+static gid_t groups[NGROUPS_MAX];
+static int32_t keep[MAX_KEEP];
+
+static struct {
+	enum policy restart;
+	uint64_t success[4]; /* exit codes 0-255 that count as success */
+	int64_t delay, max_delay, min_uptime, max_restarts, window, stop_timeout;
+} cfg = { ON_FAILURE, { 1 }, 1000, 60000, 10000, 5, 60000, 10000 };
+
+static pid_t self, run_pid, run_pgid;
+static int run_status = -1; /* the run's status pipe, until it execs */
+static int report_fd = -1, lock_fd = -1, sfd = -1;
+static const char *pidfile;
+static enum state state = STARTING;
+static enum goal goal = NONE;
+static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
+static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at;
+static int64_t restart_times[MAX_RESTARTS];
+static pid_t termed[256];
+static int nterm, group_termed;
+
+static int64_t now_ms(clockid_t clock)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void say(const char *fmt, ...)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "daemonize[%d]: ", (int)self);
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof line - 1)
+		n = sizeof line - 2;
+	line[n++] = '\n';
+	if (write(2, line, (size_t)n) < 0) {
+		/* A full disk or a closed log: the monitor goes on, silently. */
+	}
+}
+
+static void save_state(void)
+{
+	char v[160], last[32] = "-";
+	if (last_code >= 0)
+		snprintf(last, sizeof last, "exit:%d", last_code);
+	else if (last_signal)
+		snprintf(last, sizeof last, "signal:%d", last_signal);
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld", STATE[state], (int)run_pid, (long long)restarts,
+			 (long long)run_started_wall, last, (long long)cfg.stop_timeout);
+	if (lock_fd >= 0)
+		fsetxattr(lock_fd, "user.daemonize.supervise", v, (size_t)n, 0);
+}
+
+static void set_state(enum state s)
+{
+	state = s;
+	save_state();
+}
+
+/* Removes the pidfile if the path still leads to the one this monitor holds. */
+static void remove_pidfile(void)
+{
+	struct stat held, now;
+	if (pidfile && lock_fd >= 0 && fstat(lock_fd, &held) == 0 && lstat(pidfile, &now) == 0 && held.st_dev == now.st_dev &&
+	    held.st_ino == now.st_ino)
+		unlink(pidfile);
+}
+
+/* The program's exit status as a process exit code: its code, or 128 + its signal, as a shell says it. */
+static int last_status(void)
+{
+	return last_code >= 0 ? last_code : 128 + last_signal;
+}
+
+static void finish(int code)
+{
+	if (code == 0)
+		remove_pidfile();
+	_exit(code);
+}
+
+static void report_first(int step, long err)
+{
+	if (report_fd < 0)
+		return;
+	child_report(report_fd, step, err);
+	if (step == STEP_READY) {
+		close(report_fd);
+		report_fd = -1;
+	}
+}
+
+static void start_run(void)
+{
+	int p[2];
+	run_started = now_ms(CLOCK_MONOTONIC);
+	run_started_wall = now_ms(CLOCK_REALTIME);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		p[0] = p[1] = -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		setpgid(0, 0);
+		int step;
+		long r = child_setup(&spec, &step);
+		/* The death signal is armed only now: if the monitor died before, no one would stop this run. */
+		if (r == 0 && getppid() != self)
+			_exit(127);
+		if (r == 0) {
+			unblock_all();
+			r = child_exec(&spec);
+			step = STEP_EXEC;
+		}
+		if (p[1] >= 0)
+			child_report(p[1], step, r);
+		_exit(127);
+	}
+	if (p[1] >= 0)
+		close(p[1]);
+	if (pid < 0) {
+		int e = errno;
+		say("cannot start %s: %s", spec.path, strerror(e));
+		if (p[0] >= 0)
+			close(p[0]);
+		run_pid = 0;
+		last_code = 127;
+		last_signal = 0;
+		if (first) {
+			report_first(STEP_FORK, -e);
+			_exit(1);
+		}
+		goal = AFTER_RUN;
+		return;
+	}
+	setpgid(pid, pid);
+	run_pid = run_pgid = pid;
+	run_status = p[0];
+	set_state(STARTING);
+}
+
+/* The run's status pipe: EOF when it exec'd, or the step that failed. */
+static void read_run_status(void)
+{
+	struct record rec;
+	ssize_t n;
+	do
+		n = read(run_status, &rec, sizeof rec);
+	while (n < 0 && errno == EINTR);
+	close(run_status);
+	run_status = -1;
+	if (n == (ssize_t)sizeof rec) {
+		static const char *const names[] = STEP_NAMES;
+		const char *step = rec.step >= 0 && rec.step < (int)(sizeof names / sizeof *names) ? names[rec.step] : "?";
+		say("%s %s: %s", step, rec.step == STEP_EXEC ? spec.path : "failed", strerror(rec.err));
+		if (first) {
+			/* The launcher reports it and removes the pidfile once this monitor is gone;
+			 * in the foreground there is no launcher, and the exit code says it as a shell would. */
+			report_first(rec.step, -rec.err);
+			first_failure = rec.step != STEP_EXEC ? 71 : rec.err == ENOENT ? 127 : 126;
+			goal = FIRST_FAILED;
+		}
+		return;
+	}
+	if (first)
+		report_first(STEP_READY, 0);
+	first = 0;
+	if (goal == NONE)
+		set_state(RUNNING);
+}
+
+/*
+ * The run's process group is signalled only while the run, alive or not yet
+ * reaped, pins its id: after that the number could name someone else's group.
+ * Direct children are always safe to signal, since their pids cannot be reused
+ * until this monitor reaps them: every other descendant comes back here as an
+ * orphan and is signalled then, once with TERM, every time with KILL.
+ */
+static void signal_tree(int sig)
+{
+	if (run_pid > 0 && (sig == SIGKILL || !group_termed)) {
+		kill(-run_pgid, sig);
+		kill(run_pid, sig);
+		group_termed = 1;
+	}
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	long pid = 0;
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (pid > 0 && sig == SIGKILL)
+				kill((pid_t)pid, sig);
+			else if (pid > 0 && !(group_termed && getpgid((pid_t)pid) == run_pgid)) {
+				int seen = 0;
+				for (int j = 0; j < nterm && !seen; j++)
+					seen = termed[j] == pid;
+				if (!seen)
+					kill((pid_t)pid, sig);
+				if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
+					termed[nterm++] = (pid_t)pid;
+			}
+			pid = 0;
+		}
+	close(fd);
+}
+
+static int has_children(void)
+{
+	char path[64], c;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return run_pid > 0;
+	ssize_t n = read(fd, &c, 1);
+	close(fd);
+	return n > 0;
+}
+
+static void stop_tree(enum goal why)
+{
+	if (why > goal)
+		goal = why;
+	if (state == STOPPING)
+		return;
+	int64_t t = now_ms(CLOCK_MONOTONIC);
+	set_state(STOPPING);
+	killing = 0;
+	nterm = 0;
+	group_termed = 0;
+	kill_at = t + cfg.stop_timeout;
+	scan_at = t + SCAN_MS;
+	signal_tree(SIGTERM);
+}
+
+static int succeeded(void)
+{
+	return last_code >= 0 && (cfg.success[last_code >> 6] >> (last_code & 63) & 1);
+}
+
+static void describe_exit(char *out, size_t size)
+{
+	if (last_code >= 0)
+		snprintf(out, size, "exited with code %d", last_code);
+	else
+		snprintf(out, size, "was killed by signal %d", last_signal);
+}
+
+/* The run ended and its tree is gone: restart, wait, or end, as the policy says. */
+static void decide(void)
+{
+	char how[64];
+	describe_exit(how, sizeof how);
+	int ok = succeeded();
+	if (cfg.restart == NEVER || (cfg.restart == ON_FAILURE && ok)) {
+		if (ok)
+			finish(0);
+		set_state(FAILED);
+		say("%s %s; not restarting (--restart %s)", spec.path, how, cfg.restart == NEVER ? "never" : "on-failure");
+		finish(last_status());
+	}
+	int64_t t = now_ms(CLOCK_MONOTONIC);
+	if (cfg.max_restarts > 0 && restarts >= cfg.max_restarts &&
+	    t - restart_times[(restarts - cfg.max_restarts) % MAX_RESTARTS] < cfg.window) {
+		set_state(FAILED);
+		say("%s %s; giving up after %lld restarts within %lld ms", spec.path, how, (long long)cfg.max_restarts,
+		    (long long)cfg.window);
+		finish(last_status());
+	}
+	if (t - run_started >= cfg.min_uptime)
+		delay = cfg.delay;
+	restart_at = t + delay;
+	say("%s %s; restarting in %lld ms", spec.path, how, (long long)delay);
+	delay = delay * 2 > cfg.max_delay ? cfg.max_delay : delay * 2;
+	set_state(BACKOFF);
+}
+
+static void restart_now(void)
+{
+	restart_times[restarts % MAX_RESTARTS] = now_ms(CLOCK_MONOTONIC);
+	restarts++;
+	start_run();
+}
+
+/* Called whenever the tree may have emptied. */
+static void tree_check(void)
+{
+	if (goal == NONE || run_pid > 0 || has_children())
+		return;
+	enum goal g = goal;
+	goal = NONE;
+	switch (g) {
+	case EXIT:
+		finish(0);
+		break;
+	case FIRST_FAILED:
+		_exit(first_failure);
+		break;
+	case RESTART_RUN:
+		delay = cfg.delay;
+		restart_now();
+		break;
+	case AFTER_RUN:
+		decide();
+		break;
+	case NONE:
+		break;
+	}
+}
+
+static void reap(void)
+{
+	siginfo_t info;
+	for (;;) {
+		info.si_pid = 0;
+		/* Looked at before it is reaped: an unreaped run still pins its process group for stop_tree. */
+		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+			return;
+		pid_t pid = info.si_pid;
+		if (pid == run_pid) {
+			if (run_status >= 0)
+				read_run_status();
+			last_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+			last_signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
+			if (first) {
+				/* Died at exec, before the status pipe said so: the launcher hears EOF without a report. */
+				first = 0;
+				goal = goal > FIRST_FAILED ? goal : FIRST_FAILED;
+			}
+			stop_tree(AFTER_RUN);
+		}
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (pid == run_pid) {
+			run_pid = 0;
+			save_state();
+		}
+	}
+}
+
+static void on_signal(const struct signalfd_siginfo *si)
+{
+	switch (si->ssi_signo) {
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGTERM:
+	case SIGINT:
+	case SIGQUIT:
+		stop_tree(EXIT);
+		break;
+	case CONTROL_SIGNAL:
+		if (si->ssi_code != SI_QUEUE)
+			break;
+		if (si->ssi_int == RESTART)
+			stop_tree(RESTART_RUN);
+		else if (si->ssi_int > 0 && si->ssi_int < 65 && run_pid > 0)
+			kill(run_pid, si->ssi_int);
+		break;
+	default:
+		if (run_pid > 0)
+			kill(run_pid, (int)si->ssi_signo);
+	}
+}
+
+static int64_t number(const char *key, const char *v, int64_t min, int64_t max)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < min || n > max) {
+		say("bad setting %s=%s", key, v);
+		_exit(71);
+	}
+	return n;
+}
+
+/* A comma list of numbers into out; returns how many. */
+static int64_t numbers(const char *key, const char *v, int64_t max, void (*put)(int64_t i, int64_t n), int64_t limit)
+{
+	int64_t count = 0;
+	char item[24];
+	while (*v) {
+		size_t len = strcspn(v, ",");
+		if (len == 0 || len >= sizeof item || count >= limit) {
+			say("bad setting %s", key);
+			_exit(71);
+		}
+		memcpy(item, v, len);
+		item[len] = 0;
+		put(count++, number(key, item, 0, max));
+		v += len + (v[len] == ',');
+	}
+	return count;
+}
+
+static void put_group(int64_t i, int64_t n) { groups[i] = (gid_t)n; }
+static void put_keep(int64_t i, int64_t n) { keep[i] = (int32_t)n; }
+static void put_success(int64_t i, int64_t n)
+{
+	if (i == 0)
+		memset(cfg.success, 0, sizeof cfg.success);
+	cfg.success[n >> 6] |= (uint64_t)1 << (n & 63);
+}
+
+static void configure(int argc, char **argv)
+{
+	int i = 1;
+	spec.uid = spec.gid = -1;
+	spec.dir = "/";
+	spec.umask = 022;
+	spec.exec_fd = spec.report_fd = -1;
+	spec.pdeath = SIGKILL;
+	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		/* Split without writing to argv, which ps shows as it is. */
+		const char *eq = strchr(argv[i], '=');
+		char k[16];
+		size_t len = eq ? (size_t)(eq - argv[i]) : 0;
+		if (!eq || len >= sizeof k) {
+			say("bad setting %s", argv[i]);
+			_exit(71);
+		}
+		memcpy(k, argv[i], len);
+		k[len] = 0;
+		const char *v = eq + 1;
+		if (!strcmp(k, "report"))
+			report_fd = (int)number(k, v, 3, INT_MAX);
+		else if (!strcmp(k, "lock"))
+			lock_fd = (int)number(k, v, 3, INT_MAX);
+		else if (!strcmp(k, "pidfile"))
+			pidfile = v;
+		else if (!strcmp(k, "path"))
+			spec.path = v;
+		else if (!strcmp(k, "root"))
+			spec.root = v;
+		else if (!strcmp(k, "dir"))
+			spec.dir = v;
+		else if (!strcmp(k, "uid"))
+			spec.uid = number(k, v, -1, 0xfffffffe);
+		else if (!strcmp(k, "gid"))
+			spec.gid = number(k, v, -1, 0xfffffffe);
+		else if (!strcmp(k, "groups")) {
+			spec.ngroups = numbers(k, v, 0xfffffffe, put_group, NGROUPS_MAX);
+			spec.groups = groups;
+		} else if (!strcmp(k, "umask"))
+			spec.umask = number(k, v, 0, 0777);
+		else if (!strcmp(k, "core"))
+			spec.core = number(k, v, 0, 1);
+		else if (!strcmp(k, "keep")) {
+			spec.nkeep = numbers(k, v, INT_MAX, put_keep, MAX_KEEP);
+			spec.keep = keep;
+		} else if (!strcmp(k, "restart"))
+			cfg.restart = !strcmp(v, "always") ? ALWAYS : !strcmp(v, "never") ? NEVER : ON_FAILURE;
+		else if (!strcmp(k, "success"))
+			numbers(k, v, 255, put_success, 256);
+		else if (!strcmp(k, "delay"))
+			cfg.delay = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "max-delay"))
+			cfg.max_delay = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "min-uptime"))
+			cfg.min_uptime = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "max-restarts"))
+			cfg.max_restarts = number(k, v, 0, MAX_RESTARTS);
+		else if (!strcmp(k, "window"))
+			cfg.window = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "stop-timeout"))
+			cfg.stop_timeout = number(k, v, 0, INT64_MAX / 4);
+		else {
+			say("unknown setting %s", k);
+			_exit(71);
+		}
+	}
+	if (i + 1 >= argc || !spec.path) {
+		say("no program to supervise");
+		_exit(71);
+	}
+	spec.argv = argv + i + 1;
+	extern char **environ;
+	spec.envp = environ;
+	delay = cfg.delay;
+}
+
+int main(int argc, char **argv)
+{
+	self = getpid();
+	configure(argc, argv);
+	prctl(PR_SET_NAME, "daemonize", 0, 0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	/* Every signal is read from the signalfd, except those the kernel sends for a fault of the monitor's own. */
+	sigset_t all;
+	sigfillset(&all);
+	for (int s = 32; s < 65; s++)
+		sigaddset(&all, s);
+	int sync[] = { SIGFPE, SIGILL, SIGSEGV, SIGBUS, SIGABRT, SIGTRAP, SIGSYS, SIGTTIN, SIGTTOU };
+	for (size_t i = 0; i < sizeof sync / sizeof *sync; i++)
+		sigdelset(&all, sync[i]);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	sfd = signalfd(-1, &all, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		say("signalfd: %s", strerror(errno));
+		report_first(STEP_FORK, -errno);
+		_exit(71);
+	}
+	save_state();
+	start_run();
+	for (;;) {
+		int64_t t = now_ms(CLOCK_MONOTONIC), wake = -1;
+		if (state == BACKOFF && goal == NONE)
+			wake = restart_at;
+		if (goal != NONE)
+			wake = killing || scan_at < kill_at ? scan_at : kill_at;
+		int timeout = wake < 0 ? -1 : wake <= t ? 0 : wake - t > INT_MAX ? INT_MAX : (int)(wake - t);
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
+		poll(p, run_status >= 0 ? 2 : 1, timeout);
+		/* The status pipe first: a run that failed its exec has also sent SIGCHLD. */
+		if (run_status >= 0 && p[1].revents)
+			read_run_status();
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+			on_signal(&si);
+		t = now_ms(CLOCK_MONOTONIC);
+		if (goal != NONE) {
+			if (!killing && t >= kill_at) {
+				killing = 1;
+				signal_tree(SIGKILL);
+				scan_at = t + SCAN_MS;
+			}
+			if (t >= scan_at) {
+				signal_tree(killing ? SIGKILL : SIGTERM);
+				scan_at = t + SCAN_MS;
+			}
+			tree_check();
+		} else if (state == BACKOFF && t >= restart_at)
+			restart_now();
+	}
+}

@@ -1,0 +1,124 @@
+// --supervise: the program runs under the monitor (ffi/monitor.c), a small
+// static program embedded in this binary. After start.ts's steps 1 to 5:
+//
+//   6. monitor   its image in an executable memory file, loaded before anything
+//                is created: no file on disk to plant, or to find on a noexec mount
+//   7. draft     the pidfile's temporary file, created and locked before the fork:
+//                the monitor inherits the lock and holds it from before the
+//                pidfile exists until it exits
+//   8. detach    the monitor goes through the child path as a daemon would (own
+//                session, not its leader, no terminal, the program's stdio and
+//                kept fds) but stays root and outside any chroot: user, groups,
+//                chroot and working directory are applied to every run instead
+//   9. publish   the pidfile names the monitor
+//  10. release   the monitor execs, starts the first run and reports its exec on
+//                the status pipe, so a failure leaves nothing, as in a plain start
+import monitorPath from "../build/daemonize-monitor" with { type: "file" };
+import { native } from "../ffi/native";
+import { execInPlace, type Spec, spawn } from "./detach";
+import { fail } from "./errors";
+import type { Policy, StartOptions } from "./options";
+import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
+import { explainExec } from "./program";
+import { type Prepared, start } from "./start";
+import { close, cstr, E, OsError } from "./sys";
+
+/** The monitor's image as an executable memory file; the caller closes it. */
+export async function monitorImage(): Promise<number> {
+  const image = await Bun.file(monitorPath).bytes();
+  const fd = native.dz_memfd_exec(cstr("daemonize-monitor"), image, image.length);
+  if (fd >= 0) return fd;
+  if (-fd === E.EACCES || -fd === E.EPERM)
+    fail("noperm", "--supervise: this system forbids running programs from memory files (vm.memfd_noexec=2), and the monitor is one");
+  return fail("oserr", `--supervise: cannot create the monitor's memory file: ${new OsError(-fd).message}`);
+}
+
+/** The monitor's first state in the pidfile, until it writes its own (the format is ffi/monitor.c's). */
+const firstState = (policy: Policy) => `starting 0 0 0 - ${policy.stopTimeout}`;
+
+/** The monitor's argv: its settings as key=value, then the program's argv. */
+function monitorArgv(run: Spec, policy: Policy, own: Record<string, string | number>): string[] {
+  const settings: Record<string, string | number> = {
+    ...own,
+    path: run.path,
+    ...(run.root === undefined ? {} : { root: run.root }),
+    dir: run.dir,
+    uid: run.uid,
+    gid: run.gid,
+    ...(run.groups ? { groups: run.groups.join(",") } : {}),
+    umask: run.umask,
+    core: run.core ? 1 : 0,
+    ...(run.keep.length ? { keep: run.keep.join(",") } : {}),
+    restart: policy.restart,
+    success: policy.successExit.join(","),
+    delay: policy.restartDelay,
+    "max-delay": policy.restartMaxDelay,
+    "min-uptime": policy.minUptime,
+    "max-restarts": policy.maxRestarts,
+    window: policy.restartWindow,
+    "stop-timeout": policy.stopTimeout,
+  };
+  return ["daemonize-monitor", ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), "--", ...run.argv];
+}
+
+/** The monitor as the child path runs it: detached with the program's stdio, every other step left to the runs. */
+function monitorSpec(run: Spec, policy: Policy, image: number, lock: Draft | undefined, pidfile: string | undefined, reportFd?: number): Spec {
+  const own = { ...(reportFd === undefined ? {} : { report: reportFd }), ...(lock ? { lock: lock.fd, pidfile: pidfile as string } : {}) };
+  return {
+    path: run.path,
+    argv: monitorArgv(run, policy, own),
+    envp: run.envp,
+    dir: "/",
+    uid: -1,
+    gid: -1,
+    umask: run.umask,
+    core: false,
+    stdio: run.stdio,
+    keep: [...run.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
+    execFd: image,
+    reportFd,
+  };
+}
+
+function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: number } {
+  const policy = o.supervise as Policy;
+  const { pidfile, spec: run } = p;
+  const onExec = explainExec(p.program);
+  if (o.foreground) {
+    // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
+    const lock = pidfile ? draft(pidfile, process.pid, true) : undefined;
+    if (pidfile && lock) publish(pidfile, process.pid, o.unsafe, lock, firstState(policy));
+    execInPlace({ ...monitorSpec(run, policy, image, lock, pidfile), cleanup: [...(pidfile ? [pidfile] : []), ...p.stdio.created] }, onExec);
+  }
+  const path = pidfile as string;
+  const lock = draft(path, process.pid, true);
+  try {
+    // Above every fd the monitor keeps: the child path moves the status pipe there for it.
+    const reportFd = Math.max(2, image, lock.fd, ...run.keep) + 1;
+    const monitor = spawn(monitorSpec(run, policy, image, lock, path, reportFd), onExec);
+    try {
+      publish(path, monitor.pid, o.unsafe, lock, firstState(policy));
+    } catch (e) {
+      monitor.abandon();
+      throw e;
+    }
+    try {
+      monitor.release();
+    } catch (e) {
+      unpublish(path, monitor.pid);
+      throw e;
+    }
+    return { pid: monitor.pid };
+  } finally {
+    discard(lock);
+  }
+}
+
+export async function supervise(o: StartOptions): Promise<{ pid: number }> {
+  const image = await monitorImage();
+  try {
+    return start(o, (p) => launchMonitor(p, o, image));
+  } finally {
+    close(image);
+  }
+}
