@@ -203,7 +203,9 @@ static void read_run_status(void)
 	if (n == (ssize_t)sizeof rec) {
 		static const char *const names[] = STEP_NAMES;
 		const char *step = rec.step >= 0 && rec.step < (int)(sizeof names / sizeof *names) ? names[rec.step] : "?";
-		say("%s %s: %s", step, rec.step == STEP_EXEC ? spec.path : "failed", strerror(rec.err));
+		/* A first run's failure is the launcher's to report, and its log must stay as empty as it was. */
+		if (!first || report_fd < 0)
+			say("%s %s: %s", step, rec.step == STEP_EXEC ? spec.path : "failed", strerror(rec.err));
 		if (first) {
 			/* The launcher reports it and removes the pidfile once this monitor is gone;
 			 * in the foreground there is no launcher, and the exit code says it as a shell would. */

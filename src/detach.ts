@@ -103,8 +103,11 @@ export interface Started {
   abandon(): void;
 }
 
-/** Forks the daemon (double fork, new session) and runs every step up to exec. */
-export function spawn(s: Spec, onExec: (errno: number) => never): Started {
+/**
+ * Forks the daemon (double fork, new session) and runs every step up to exec.
+ * A monitor's failures after release are its first run's: `named` is that run.
+ */
+export function spawn(s: Spec, onExec: (errno: number) => never, named: Spec = s): Started {
   const { struct, refs } = marshal(s);
   const res = new BigInt64Array(5);
   const failed = native.dz_spawn(struct, res) < 0;
@@ -113,7 +116,7 @@ export function spawn(s: Spec, onExec: (errno: number) => never): Started {
   return {
     pid: Number(res[0]),
     release: () => {
-      if (native.dz_release(res) < 0) stepError(result(), s, onExec);
+      if (native.dz_release(res) < 0) stepError(result(), named, onExec);
       refs.length = 0;
     },
     abandon: () => native.dz_abandon(res),

@@ -15,7 +15,7 @@
 //                the status pipe, so a failure leaves nothing, as in a plain start
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
-import { execInPlace, type Spec, spawn } from "./detach";
+import { execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
@@ -92,26 +92,27 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   }
   const path = pidfile as string;
   const lock = draft(path, process.pid, true);
+  let monitor: Started | undefined;
   try {
     // Above every fd the monitor keeps: the child path moves the status pipe there for it.
     const reportFd = Math.max(2, image, lock.fd, ...run.keep) + 1;
-    const monitor = spawn(monitorSpec(run, policy, image, lock, path, reportFd), onExec);
-    try {
-      publish(path, monitor.pid, o.unsafe, lock, firstState(policy));
-    } catch (e) {
-      monitor.abandon();
-      throw e;
-    }
-    try {
-      monitor.release();
-    } catch (e) {
-      unpublish(path, monitor.pid);
-      throw e;
-    }
-    return { pid: monitor.pid };
-  } finally {
+    monitor = spawn(monitorSpec(run, policy, image, lock, path, reportFd), onExec, run);
+    publish(path, monitor.pid, o.unsafe, lock, firstState(policy));
+  } catch (e) {
+    monitor?.abandon();
     discard(lock);
+    throw e;
   }
+  // The monitor holds the lock through its own copy of the fd: this one must go before any unpublish can lock it.
+  close(lock.fd);
+  const { pid, release } = monitor;
+  try {
+    release();
+  } catch (e) {
+    unpublish(path, pid);
+    throw e;
+  }
+  return { pid };
 }
 
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
