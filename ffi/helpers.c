@@ -44,6 +44,7 @@ int dz_split(const char *block, int64_t len, int64_t n, const char **out)
 int dz_open(const char *path, int flags, int mode) { int r = open(path, flags | O_CLOEXEC, mode); RET(r); }
 int dz_close(int fd) { int r = close(fd); RET(r); }
 int64_t dz_read(int fd, void *buf, int64_t len) { ssize_t r = read(fd, buf, (size_t)len); RET(r); }
+int64_t dz_pread(int fd, void *buf, int64_t len, int64_t off) { ssize_t r = pread(fd, buf, (size_t)len, (off_t)off); RET(r); }
 int64_t dz_write(int fd, const void *buf, int64_t len) { ssize_t r = write(fd, buf, (size_t)len); RET(r); }
 int dz_link(const char *from, const char *to) { int r = link(from, to); RET(r); }
 int dz_rename(const char *from, const char *to) { int r = rename(from, to); RET(r); }

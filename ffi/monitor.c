@@ -13,9 +13,9 @@
  *
  * State for `daemonize status` lives in the attribute user.daemonize.supervise
  * of the pidfile, which the monitor holds open and locked for its whole life:
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS".
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS".
  */
-#include "child.h"
+#include "relay.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -34,6 +34,7 @@
 /* src/supervise.ts queues it with a value: a signal to deliver to the program, or RESTART. */
 #define CONTROL_SIGNAL 63
 #define RESTART (-1)
+#define REOPEN (-2)
 #define MAX_RESTARTS 1000
 #define MAX_KEEP 1024
 #define SCAN_MS 100
@@ -61,7 +62,7 @@ static const char *pidfile;
 static enum state state = STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
-static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at;
+static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
 static pid_t termed[256];
 static int nterm, group_termed;
@@ -73,6 +74,7 @@ static int64_t now_ms(clockid_t clock)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* A line on the program's stderr: through the relay, between the program's own lines, or straight. */
 static void say(const char *fmt, ...)
 {
 	char line[512];
@@ -83,6 +85,8 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 	if (n >= (int)sizeof line - 1)
 		n = sizeof line - 2;
+	if (relay_say(line, (size_t)n))
+		return;
 	line[n++] = '\n';
 	if (write(2, line, (size_t)n) < 0) {
 		/* A full disk or a closed log: the monitor goes on, silently. */
@@ -96,8 +100,8 @@ static void save_state(void)
 		snprintf(last, sizeof last, "exit:%d", last_code);
 	else if (last_signal)
 		snprintf(last, sizeof last, "signal:%d", last_signal);
-	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld", STATE[state], (int)run_pid, (long long)restarts,
-			 (long long)run_started_wall, last, (long long)cfg.stop_timeout);
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld", STATE[state], (int)run_pid, (long long)restarts,
+			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, "user.daemonize.supervise", v, (size_t)n, 0);
 }
@@ -125,6 +129,7 @@ static int last_status(void)
 
 static void finish(int code)
 {
+	relay_drain(1);
 	if (code == 0)
 		remove_pidfile();
 	_exit(code);
@@ -186,6 +191,7 @@ static void start_run(void)
 	}
 	setpgid(pid, pid);
 	run_pid = run_pgid = pid;
+	relay_run(pid);
 	run_status = p[0];
 	set_state(STARTING);
 }
@@ -347,6 +353,8 @@ static void tree_check(void)
 {
 	if (goal == NONE || run_pid > 0 || has_children())
 		return;
+	/* What the ended run wrote last is in the log before anything else happens. */
+	relay_drain(1);
 	enum goal g = goal;
 	goal = NONE;
 	switch (g) {
@@ -414,6 +422,11 @@ static void on_signal(const struct signalfd_siginfo *si)
 			break;
 		if (si->ssi_int == RESTART)
 			stop_tree(RESTART_RUN);
+		else if (si->ssi_int == REOPEN) {
+			relay_reopen();
+			reopens++;
+			save_state();
+		}
 		else if (si->ssi_int > 0 && si->ssi_int < 65 && run_pid > 0)
 			kill(run_pid, si->ssi_int);
 		break;
@@ -527,8 +540,11 @@ static void configure(int argc, char **argv)
 		else if (!strcmp(k, "stop-timeout"))
 			cfg.stop_timeout = number(k, v, 0, INT64_MAX / 4);
 		else {
-			say("unknown setting %s", k);
-			_exit(71);
+			int r = relay_setting(k, v);
+			if (r <= 0) {
+				say(r ? "bad setting %s=%s" : "unknown setting %s", k, v);
+				_exit(71);
+			}
 		}
 	}
 	if (i + 1 >= argc || !spec.path) {
@@ -562,24 +578,34 @@ int main(int argc, char **argv)
 		report_first(STEP_FORK, -errno);
 		_exit(71);
 	}
+	int r = relay_start(&spec.stdio[1], &spec.stdio[2], spec.uid, spec.gid, spec.umask);
+	if (r < 0) {
+		say("log relay: %s", strerror((int)-r));
+		report_first(STEP_STDIO, r);
+		_exit(71);
+	}
 	save_state();
 	start_run();
 	for (;;) {
-		int64_t t = now_ms(CLOCK_MONOTONIC), wake = -1;
-		if (state == BACKOFF && goal == NONE)
+		int64_t t = now_ms(CLOCK_MONOTONIC), wake = relay_wake(t);
+		if (state == BACKOFF && goal == NONE && (wake < 0 || restart_at < wake))
 			wake = restart_at;
-		if (goal != NONE)
+		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
 		int timeout = wake < 0 ? -1 : wake <= t ? 0 : wake - t > INT_MAX ? INT_MAX : (int)(wake - t);
-		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
-		poll(p, run_status >= 0 ? 2 : 1, timeout);
+		struct pollfd p[4] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
+		int n = run_status >= 0 ? 2 : 1;
+		int relayed = relay_pollfds(p + n);
+		poll(p, (nfds_t)(n + relayed), timeout);
 		/* The status pipe first: a run that failed its exec has also sent SIGCHLD. */
 		if (run_status >= 0 && p[1].revents)
 			read_run_status();
+		relay_ready(p + n, relayed);
 		struct signalfd_siginfo si;
 		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 			on_signal(&si);
 		t = now_ms(CLOCK_MONOTONIC);
+		relay_tick(t);
 		if (goal != NONE) {
 			if (!killing && t >= kill_at) {
 				killing = 1;

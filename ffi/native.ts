@@ -21,6 +21,7 @@ const symbols = {
   dz_open: { args: [T.ptr, T.i32, T.i32], returns: T.i32 },
   dz_close: { args: [T.i32], returns: T.i32 },
   dz_read: { args: [T.i32, T.ptr, T.i64], returns: T.i64_fast },
+  dz_pread: { args: [T.i32, T.ptr, T.i64, T.i64], returns: T.i64_fast },
   dz_write: { args: [T.i32, T.ptr, T.i64], returns: T.i64_fast },
   dz_link: { args: [T.ptr, T.ptr], returns: T.i32 },
   dz_rename: { args: [T.ptr, T.ptr], returns: T.i32 },

@@ -52,10 +52,10 @@ const fileOperands = names.filter((n) => SYNOPSIS[n].includes("PIDFILE"));
 const sections: Record<string, () => string> = {
   "start-options": () => optionTable("start"),
   "control-options": () =>
-    (["status", "stop", "signal"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
+    (["status", "stop", "signal", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "stop-codes": () => codeTable(STOP_EXIT, "stop / signal"),
+  "stop-codes": () => codeTable(STOP_EXIT, "stop, signal, restart without a program, reopen-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -82,7 +82,7 @@ function manPage(): string {
     for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? ` \\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop and signal", STOP_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", STOP_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${e.code}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));

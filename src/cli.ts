@@ -5,7 +5,7 @@ import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
-import type { Policy, StartOptions } from "./options";
+import type { Policy, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
 
 const startArgs = {
@@ -36,11 +36,27 @@ const startArgs = {
   "max-restarts": { type: "string", valueHint: "N", description: "Give up after N restarts within --restart-window (default 5, at most 1000; 0 never gives up)" },
   "restart-window": { type: "string", valueHint: "DUR", description: "The window --max-restarts counts in (default 60s)" },
   "stop-timeout": { type: "string", valueHint: "DUR", description: "On stop: TERM the program's whole tree, then KILL what is left after this (default 10s)" },
+  "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
+  "log-keep": { type: "string", valueHint: "N", description: "Rotated files to keep: FILE.1 newest to FILE.N (default 5)" },
+  "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
+  syslog: { type: "string", valueHint: "FACILITY", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
+  "syslog-socket": { type: "string", valueHint: "PATH", description: "The syslog socket (default /dev/log)" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
   version: { type: "boolean", alias: "V", description: "Show the version" },
 } as const satisfies ArgsDef;
+
+/** Options whose value may be left out, and what they mean then: --syslog, or --syslog=local0. */
+const OPTIONAL_VALUE: Record<string, string> = { syslog: "daemon" };
+
+/** Log options that bring in the monitor to write the logs. */
+const RELAY = ["log-max-size", "log-timestamps", "syslog"] as const;
+
+const FACILITIES = [
+  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+  "", "", "", "", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
 
 /** Supervise options other than --supervise and --restart, which need one of those two. */
 const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
@@ -87,7 +103,16 @@ export const commands = {
     meta: meta("restart", "Stop (as stop does), then start; without a program, restart only the program under its running --supervise monitor"),
     args: { ...startArgs, ...stopArgs },
   },
-  signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon"), args: controlArgs },
+  signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon (to the program, under a monitor)"), args: controlArgs },
+  "reopen-logs": { meta: meta("reopen-logs", "Make the monitor close and reopen the log files it writes (logrotate's postrotate)"), args: controlArgs },
+  logs: {
+    meta: meta("logs", "Print the last lines of the daemon's log"),
+    args: {
+      ...controlArgs,
+      lines: { type: "string", alias: "n", valueHint: "N", description: "How many lines (default 10)" },
+      follow: { type: "boolean", alias: "f", description: "Keep printing what is written, across rotations, until interrupted" },
+    },
+  },
 } satisfies Record<string, CommandDef>;
 
 export type CommandName = keyof typeof commands;
@@ -99,6 +124,8 @@ export const SYNOPSIS: Record<CommandName, string> = {
   stop: "",
   restart: "[[--] PROGRAM [ARGS...]]",
   signal: "SIGNAL",
+  "reopen-logs": "",
+  logs: "",
 };
 
 /** What the command line says, by option name as declared. */
@@ -154,6 +181,7 @@ export function scan(argv: string[], args: ArgsDef, operand?: string): Scanned {
         if (eq >= 0) usage(`option ${flag} takes no value`);
         out.flags.add(name);
       } else if (eq >= 0) take(name, token.slice(eq + 1));
+      else if (name in OPTIONAL_VALUE) take(name, OPTIONAL_VALUE[name] as string);
       else if (i + 1 < head.length) take(name, head[++i] as string);
       else usage(`option ${flag} needs a value`);
       continue;
@@ -209,14 +237,43 @@ export function parseDuration(text: string, option: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
+/** SIZE: 10M, 512K, 1G, or bytes. */
+function parseSize(text: string, option: string): number {
+  const m = /^(\d{1,12})([KMG]?)$/i.exec(text);
+  const bytes = m ? Number(m[1]) * 1024 ** " KMG".indexOf((m[2] || " ").toUpperCase()) : 0;
+  if (!bytes) usage(`--${option} ${JSON.stringify(text)} is not a size (10M, 512K, 1G or bytes)`);
+  return bytes;
+}
+
+function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | undefined {
+  const maxSize = values.get("log-max-size");
+  if (values.has("log-keep") && maxSize === undefined) usage("--log-keep goes with --log-max-size");
+  if (values.has("syslog-socket") && !values.has("syslog")) usage("--syslog-socket goes with --syslog");
+  if (maxSize === undefined && !flags.has("log-timestamps") && !values.has("syslog")) return undefined;
+  const keep = values.get("log-keep") ?? "5";
+  if (!/^\d{1,4}$/.test(keep) || Number(keep) > 1000) usage(`--log-keep ${JSON.stringify(keep)} is not a number from 0 to 1000`);
+  const facility = values.get("syslog");
+  const code = facility === undefined ? -1 : FACILITIES.indexOf(facility.toLowerCase());
+  if (facility !== undefined && (code < 0 || facility === "")) usage(`--syslog=${facility}: not a syslog facility (daemon, user, local0 … local7, …)`);
+  return {
+    maxSize: maxSize === undefined ? undefined : parseSize(maxSize, "log-max-size"),
+    keep: Number(keep),
+    timestamps: flags.has("log-timestamps"),
+    syslog: facility === undefined ? undefined : code,
+    syslogSocket: values.get("syslog-socket"),
+  };
+}
+
 function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground: boolean, pidfile: string | undefined): Policy | undefined {
   const restart = values.get("restart");
+  const relay = parseRelay(values, flags);
   if (!flags.has("supervise") && restart === undefined) {
     const stray = POLICY.find((name) => values.has(name));
     if (stray) usage(`--${stray} goes with --supervise`);
-    return undefined;
+    if (!relay) return undefined;
   }
-  if (!pidfile && !foreground) usage("--supervise needs --pidfile: it names the monitor");
+  const by = flags.has("supervise") ? "supervise" : restart !== undefined ? "restart" : RELAY.find((name) => values.has(name) || flags.has(name));
+  if (!pidfile && !foreground) usage(`--${by} needs --pidfile: it names the monitor`);
   if (restart !== undefined && !["always", "on-failure", "never"].includes(restart))
     usage(`--restart ${JSON.stringify(restart)} is not always, on-failure or never`);
   const duration = (name: string, fallback: string) => parseDuration(values.get(name) ?? fallback, name);
@@ -227,7 +284,8 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   const max = values.get("max-restarts") ?? "5";
   if (!/^\d{1,4}$/.test(max) || Number(max) > 1000) usage(`--max-restarts ${JSON.stringify(max)} is not a number from 0 to 1000`);
   const policy: Policy = {
-    restart: (restart ?? "on-failure") as Policy["restart"],
+    // Logs alone bring in the monitor, not restarts.
+    restart: (restart ?? (by === "supervise" ? "on-failure" : "never")) as Policy["restart"],
     successExit: [...new Set(codes)],
     restartDelay: duration("restart-delay", "1s"),
     restartMaxDelay: duration("restart-max-delay", "60s"),
@@ -235,6 +293,7 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
     maxRestarts: Number(max),
     restartWindow: duration("restart-window", "60s"),
     stopTimeout: duration("stop-timeout", "10s"),
+    relay,
   };
   if (policy.restartMaxDelay < policy.restartDelay) usage("--restart-max-delay is shorter than --restart-delay");
   return policy;
@@ -299,7 +358,9 @@ export type Command =
   | { name: "restart-program"; pidfile: string; unsafe: boolean; verbose: boolean }
   | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
-  | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean };
+  | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean }
+  | { name: "reopen-logs"; pidfile: string; unsafe: boolean; verbose: boolean }
+  | { name: "logs"; pidfile: string; lines: number; follow: boolean; unsafe: boolean };
 
 /** The command is the first argument; without one, the command is start. */
 export function parseCommandLine(argv: string[], cwd: string): Command {
@@ -343,6 +404,12 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
     return { name, pidfile, signal: parseSignal(program[0] as string), unsafe, verbose: flags.has("verbose") };
   }
   if (program.length > 0) usage(`unexpected argument ${JSON.stringify(program[0])}`);
+  if (name === "reopen-logs") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
+  if (name === "logs") {
+    const lines = values.get("lines") ?? "10";
+    if (!/^\d{1,7}$/.test(lines)) usage(`--lines ${JSON.stringify(lines)} is not a number of lines`);
+    return { name, pidfile, lines: Number(lines), follow: flags.has("follow"), unsafe };
+  }
   return { name, pidfile, schedule: stopSchedule(values), unsafe, verbose: flags.has("verbose") };
 }
 

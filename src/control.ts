@@ -80,11 +80,12 @@ export interface Supervised {
   childUptimeSeconds?: number;
   lastExit: { code: number } | { signal: number } | null;
   stopTimeoutMs: number;
+  logReopens: number;
 }
 
-/** "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS"; `live`: the monitor is running. */
+/** "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS"; `live`: the monitor is running. */
 function supervised(text: string, live: boolean): Supervised | undefined {
-  const [state, child, restarts, started, last, stop] = text.split(" ");
+  const [state, child, restarts, started, last, stop, reopens] = text.split(" ");
   if (!["starting", "running", "backoff", "stopping", "failed"].includes(state as string)) return undefined;
   const pid = live && Number(child) > 0 ? Number(child) : undefined;
   const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
@@ -94,6 +95,7 @@ function supervised(text: string, live: boolean): Supervised | undefined {
     restarts: Number(restarts) || 0,
     lastExit,
     stopTimeoutMs: Number(stop) || 0,
+    logReopens: Number(reopens) || 0,
   };
 }
 
@@ -175,6 +177,7 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
 /** ffi/monitor.c's control signal: queued with a signal to deliver to the program, or RESTART. */
 const CONTROL_SIGNAL = 63;
 const RESTART = -1;
+const REOPEN = -2;
 
 export function signal(pidfile: string, sig: number, unsafe: boolean): Outcome {
   const found = examineOrExplain(pidfile, unsafe);
@@ -217,4 +220,43 @@ export async function restartProgram(pidfile: string, unsafe: boolean): Promise<
     if (m.state === "backoff" || m.state === "failed") return outcome("failed", `the program did not start again: last ${lastExitText(m.lastExit)}`);
   }
   return outcome("timeout", "the program was not running again before the deadline");
+}
+
+/** logrotate's postrotate: the monitor reopens the log files by name. Returns once it has. */
+export async function reopenLogs(pidfile: string, unsafe: boolean): Promise<Outcome> {
+  const found = examineOrExplain(pidfile, unsafe);
+  if (found.state === "unusable") return outcome("failed", found.message);
+  if (found.state !== "running") return outcome("failed", "not running");
+  const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
+  if (!before)
+    return outcome("failed", `pidfile ${pidfile} names a daemon that writes its own logs: rotate them with copytruncate, or start it with --supervise, --log-max-size, --log-timestamps or --syslog`);
+  const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, REOPEN);
+  if (r === "gone") return outcome("failed", "not running");
+  if (r !== "sent") return r;
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const now = examineOrExplain(pidfile, unsafe);
+    if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", "the monitor exited before it reopened the logs");
+    const m = now.monitor === undefined ? undefined : supervised(now.monitor, true);
+    if (m && m.logReopens > before.logReopens) return outcome("done", `reopened the logs (monitor pid ${found.pid})`);
+    await Bun.sleep(5);
+  }
+  return outcome("timeout", "the monitor did not reopen the logs within 5 s");
+}
+
+/** `logs`: the daemon's log (its stdout's, or stderr's when only that has one), as the pidfile records it. */
+export async function logs(pidfile: string, lines: number, follow: boolean, unsafe: boolean): Promise<Outcome> {
+  const found = examineOrExplain(pidfile, unsafe);
+  if (found.state === "unusable") return outcome("failed", found.message);
+  if (found.state === "none") return outcome("failed", `no pidfile ${pidfile}`);
+  const path = found.logs?.[0];
+  if (!path) return outcome("failed", `pidfile ${pidfile} records no log file: the daemon's output goes to /dev/null or syslog`);
+  const { printLog } = await import("./logs");
+  try {
+    await printLog(path, lines, follow);
+  } catch (e) {
+    if (!(e instanceof OsError)) throw e;
+    return outcome("failed", `cannot read log ${path}: ${e.message}`);
+  }
+  return outcome("done", `printed ${path}`);
 }

@@ -50,7 +50,7 @@ export const statusSetExit = (states: readonly StatusState[]): number =>
 
 /** `daemonize stop` and `daemonize signal` (64 is a usage error, as for start). */
 export const STOP_EXIT = {
-  done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal)" },
-  failed: { code: 1, meaning: "could not be signalled: not running (signal only), not permitted, or the pidfile cannot be used" },
-  timeout: { code: 2, meaning: "stop only: the schedule ran out and the process still lives" },
+  done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal); done (restart of the program, reopen-logs, logs)" },
+  failed: { code: 1, meaning: "could not be done: not running (all but stop), no monitor (restart of the program, reopen-logs), not permitted, or the pidfile or log cannot be used" },
+  timeout: { code: 2, meaning: "the schedule ran out and the process still lives (stop), or the monitor did not answer in time (restart, reopen-logs)" },
 } as const;

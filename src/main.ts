@@ -69,16 +69,25 @@ async function run(cmd: Command): Promise<number> {
       }
       return launch(cmd.start);
     }
+    case "logs": {
+      const { logs } = await import("./control");
+      const r = await logs(cmd.pidfile, cmd.lines, cmd.follow, cmd.unsafe);
+      if (r.code !== 0) await say("error", r.message);
+      return r.code;
+    }
     case "stop":
     case "signal":
-    case "restart-program": {
-      const { restartProgram, signal, stop } = await import("./control");
+    case "restart-program":
+    case "reopen-logs": {
+      const { reopenLogs, restartProgram, signal, stop } = await import("./control");
       const r =
         cmd.name === "stop"
           ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
           : cmd.name === "signal"
             ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
-            : await restartProgram(cmd.pidfile, cmd.unsafe);
+            : cmd.name === "reopen-logs"
+              ? await reopenLogs(cmd.pidfile, cmd.unsafe)
+              : await restartProgram(cmd.pidfile, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
       return r.code;

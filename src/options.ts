@@ -40,4 +40,15 @@ export interface Policy {
   maxRestarts: number;
   restartWindow: number;
   stopTimeout: number;
+  /** The monitor writes the program's output (ffi/relay.c); undefined: only to the files, as they are. */
+  relay?: Relay;
+}
+
+export interface Relay {
+  maxSize?: number;
+  keep: number;
+  timestamps: boolean;
+  /** The facility's number. */
+  syslog?: number;
+  syslogSocket?: string;
 }

@@ -21,6 +21,7 @@ import {
 const XATTR = "user.daemonize.start";
 /** Set by the supervise monitor (ffi/monitor.c) on the pidfile it holds locked: its state. */
 const MONITOR = "user.daemonize.supervise";
+const LOGS = "user.daemonize.logs";
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 4194304;
 /** Slack for the fallback check: /proc times have 10 ms resolution. */
@@ -87,8 +88,8 @@ export function checkDirectory(path: string, unsafe: boolean, verdicts?: Verdict
 /** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */
 export type Examined =
   | { state: "none" }
-  | { state: "dead"; pid: number; monitor?: string }
-  | { state: "running"; pid: number; ticks: number; monitor?: string };
+  | { state: "dead"; pid: number; monitor?: string; logs?: string[] }
+  | { state: "running"; pid: number; ticks: number; monitor?: string; logs?: string[] };
 
 /** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
 function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
@@ -100,12 +101,13 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
   const monitor = fgetxattr(fd, MONITOR);
+  const logs = fgetxattr(fd, LOGS, 16384)?.split("\0");
   const ticks = startTicks(pid);
-  if (ticks === undefined) return { state: "dead", pid, monitor };
+  if (ticks === undefined) return { state: "dead", pid, monitor, logs };
   const recorded = fgetxattr(fd, XATTR);
   // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is gone.
   const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && (monitor === undefined || locked(fd));
-  return alive ? { state: "running", pid, ticks, monitor } : { state: "dead", pid, monitor };
+  return alive ? { state: "running", pid, ticks, monitor, logs } : { state: "dead", pid, monitor, logs };
 }
 
 function locked(fd: number): boolean {
@@ -227,7 +229,13 @@ export function discard(d: Draft): void {
  * daemon it names is gone; otherwise this throws "running". A supervised
  * start passes its locked draft and the monitor's first state.
  */
-export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, monitor?: string): void {
+export interface Attributes {
+  monitor?: string;
+  /** The log files, for `daemonize logs`. */
+  logs?: string[];
+}
+
+export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, attrs: Attributes = {}): void {
   // A draft that was passed in stays open: its lock is the monitor's.
   const { fd, tmp } = given ?? draft(path, pid);
   try {
@@ -236,7 +244,8 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
       writeAll(fd, Buffer.from(`${pid}\n`));
       const ticks = startTicks(pid);
       if (ticks !== undefined) fsetxattr(fd, XATTR, identity(pid, ticks));
-      if (monitor !== undefined) fsetxattr(fd, MONITOR, monitor);
+      if (attrs.monitor !== undefined) fsetxattr(fd, MONITOR, attrs.monitor);
+      if (attrs.logs?.length) fsetxattr(fd, LOGS, attrs.logs.join("\0"));
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
         fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);

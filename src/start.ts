@@ -55,6 +55,8 @@ export interface Prepared {
   who?: Identity;
   program: Program;
   pidfile?: string;
+  /** The log files, for the pidfile's record. */
+  logs: string[];
   stdio: Stdio;
   spec: Spec;
 }
@@ -121,7 +123,8 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     stdio: stdio.fds,
     keep: o.keepFds,
   };
-  return { who, program, pidfile, stdio, spec };
+  const logs = [...new Set([o.stdout, o.stderr].flatMap((f) => (f === undefined ? [] : [absolute(o.cwd, f)])))];
+  return { who, program, pidfile, logs, stdio, spec };
 }
 
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */
@@ -140,16 +143,16 @@ export function start(o: StartOptions, launch: Launch = daemonize): { pid: numbe
   }
 }
 
-function daemonize({ program, pidfile, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
+function daemonize({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
   if (o.foreground) {
     const onExec = explainExec(program);
-    if (pidfile) publish(pidfile, process.pid, o.unsafe);
+    if (pidfile) publish(pidfile, process.pid, o.unsafe, undefined, { logs });
     // By the time the exec fails this process may be chrooted and unprivileged: the native side cleans up.
     execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
   }
   const daemon = spawn(spec, (errno) => explainExec(program)(errno));
   try {
-    if (pidfile) publish(pidfile, daemon.pid, o.unsafe);
+    if (pidfile) publish(pidfile, daemon.pid, o.unsafe, undefined, { logs });
   } catch (e) {
     daemon.abandon();
     throw e;

@@ -21,7 +21,8 @@ import type { Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
 import { explainExec } from "./program";
 import { type Prepared, start } from "./start";
-import { close, cstr, E, OsError } from "./sys";
+import { absolute, basename, dirname } from "./paths";
+import { close, cstr, E, fstat, O, OsError, open, stat } from "./sys";
 
 /** The monitor's image as an executable memory file; the caller closes it. */
 export async function monitorImage(): Promise<number> {
@@ -36,9 +37,54 @@ export async function monitorImage(): Promise<number> {
 /** The monitor's first state in the pidfile, until it writes its own (the format is ffi/monitor.c's). */
 const firstState = (policy: Policy) => `starting 0 0 0 - ${policy.stopTimeout}`;
 
+type Settings = Record<string, string | number>;
+
+/** How the program's output reaches the monitor's relay (ffi/relay.c), and the fds that takes. */
+interface Wiring {
+  settings: Settings;
+  keep: number[];
+  stdio: [number, number, number];
+  /** Opened here, closed once the monitor has its copies. */
+  opened: number[];
+}
+
+/**
+ * Each log file goes to the monitor with its directory, so that rotation and
+ * reopening stay inside the directory the launcher checked; the monitor's own
+ * stdout and stderr are /dev/null, as are streams that go nowhere.
+ */
+function wire(p: Prepared, o: StartOptions): Wiring {
+  const relay = o.supervise?.relay;
+  const devnull = open("/dev/null", O.WRONLY);
+  const w: Wiring = { settings: {}, keep: [], stdio: [p.spec.stdio[0], devnull, devnull], opened: [devnull] };
+  const paths = [o.stdout, o.stderr].map((f) => (f === undefined ? undefined : absolute(o.cwd, f)));
+  paths.forEach((path, i) => {
+    if (path === undefined) return;
+    if (i === 1 && path === paths[0]) {
+      w.settings.err = "out";
+      return;
+    }
+    const fd = p.spec.stdio[i + 1] as number;
+    const dir = open(dirname(path), O.PATH | O.DIRECTORY);
+    w.opened.push(dir);
+    const now = stat(path, false);
+    const held = fstat(fd);
+    if (now.dev !== held.dev || now.ino !== held.ino) fail("cantcreat", `log file ${path} was replaced while daemonize opened it`);
+    w.settings[i ? "err" : "out"] = `${fd}:${dir}:${basename(path)}`;
+    w.keep.push(fd, dir);
+  });
+  if (relay?.maxSize !== undefined) Object.assign(w.settings, { "max-size": relay.maxSize, "log-keep": relay.keep });
+  if (relay?.timestamps) w.settings.timestamps = 1;
+  if (relay?.syslog !== undefined) w.settings.syslog = relay.syslog;
+  if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
+  // The trust rules for a log the monitor reopens: root's, the starter's or the target user's.
+  Object.assign(w.settings, { tag: basename(o.argv[0] as string), caller: process.geteuid?.() ?? 0 });
+  return w;
+}
+
 /** The monitor's argv: its settings as key=value, then the program's argv. */
-function monitorArgv(run: Spec, policy: Policy, own: Record<string, string | number>): string[] {
-  const settings: Record<string, string | number> = {
+function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
+  const settings: Settings = {
     ...own,
     path: run.path,
     ...(run.root === undefined ? {} : { root: run.root }),
@@ -61,9 +107,9 @@ function monitorArgv(run: Spec, policy: Policy, own: Record<string, string | num
   return ["daemonize-monitor", ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), "--", ...run.argv];
 }
 
-/** The monitor as the child path runs it: detached with the program's stdio, every other step left to the runs. */
-function monitorSpec(run: Spec, policy: Policy, image: number, lock: Draft | undefined, pidfile: string | undefined, reportFd?: number): Spec {
-  const own = { ...(reportFd === undefined ? {} : { report: reportFd }), ...(lock ? { lock: lock.fd, pidfile: pidfile as string } : {}) };
+/** The monitor as the child path runs it: detached, with the relay's fds, every other step left to the runs. */
+function monitorSpec(run: Spec, policy: Policy, image: number, w: Wiring, lock: Draft | undefined, pidfile: string | undefined, reportFd?: number): Spec {
+  const own = { ...(reportFd === undefined ? {} : { report: reportFd }), ...(lock ? { lock: lock.fd, pidfile: pidfile as string } : {}), ...w.settings };
   return {
     path: run.path,
     argv: monitorArgv(run, policy, own),
@@ -73,8 +119,8 @@ function monitorSpec(run: Spec, policy: Policy, image: number, lock: Draft | und
     gid: -1,
     umask: run.umask,
     core: false,
-    stdio: run.stdio,
-    keep: [...run.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
+    stdio: w.stdio,
+    keep: [...run.keep, ...w.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
     execFd: image,
     reportFd,
   };
@@ -84,35 +130,41 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   const policy = o.supervise as Policy;
   const { pidfile, spec: run } = p;
   const onExec = explainExec(p.program);
-  if (o.foreground) {
-    // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
-    const lock = pidfile ? draft(pidfile, process.pid, true) : undefined;
-    if (pidfile && lock) publish(pidfile, process.pid, o.unsafe, lock, firstState(policy));
-    execInPlace({ ...monitorSpec(run, policy, image, lock, pidfile), cleanup: [...(pidfile ? [pidfile] : []), ...p.stdio.created] }, onExec);
-  }
-  const path = pidfile as string;
-  const lock = draft(path, process.pid, true);
-  let monitor: Started | undefined;
+  const w = wire(p, o);
+  const attrs = { monitor: firstState(policy), logs: p.logs };
   try {
-    // Above every fd the monitor keeps: the child path moves the status pipe there for it.
-    const reportFd = Math.max(2, image, lock.fd, ...run.keep) + 1;
-    monitor = spawn(monitorSpec(run, policy, image, lock, path, reportFd), onExec, run);
-    publish(path, monitor.pid, o.unsafe, lock, firstState(policy));
-  } catch (e) {
-    monitor?.abandon();
-    discard(lock);
-    throw e;
+    if (o.foreground) {
+      // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
+      const lock = pidfile ? draft(pidfile, process.pid, true) : undefined;
+      if (pidfile && lock) publish(pidfile, process.pid, o.unsafe, lock, attrs);
+      execInPlace({ ...monitorSpec(run, policy, image, w, lock, pidfile), cleanup: [...(pidfile ? [pidfile] : []), ...p.stdio.created] }, onExec);
+    }
+    const path = pidfile as string;
+    const lock = draft(path, process.pid, true);
+    let monitor: Started | undefined;
+    try {
+      // Above every fd the monitor keeps: the child path moves the status pipe there for it.
+      const reportFd = Math.max(2, image, lock.fd, ...run.keep, ...w.keep) + 1;
+      monitor = spawn(monitorSpec(run, policy, image, w, lock, path, reportFd), onExec, run);
+      publish(path, monitor.pid, o.unsafe, lock, attrs);
+    } catch (e) {
+      monitor?.abandon();
+      discard(lock);
+      throw e;
+    }
+    // The monitor holds the lock through its own copy of the fd: this one must go before any unpublish can lock it.
+    close(lock.fd);
+    const { pid, release } = monitor;
+    try {
+      release();
+    } catch (e) {
+      unpublish(path, pid);
+      throw e;
+    }
+    return { pid };
+  } finally {
+    w.opened.forEach(close);
   }
-  // The monitor holds the lock through its own copy of the fd: this one must go before any unpublish can lock it.
-  close(lock.fd);
-  const { pid, release } = monitor;
-  try {
-    release();
-  } catch (e) {
-    unpublish(path, pid);
-    throw e;
-  }
-  return { pid };
 }
 
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {

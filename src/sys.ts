@@ -8,7 +8,7 @@ export const E = {
 
 export const O = {
   RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, TRUNC: 0o1000, APPEND: 0o2000,
-  NOFOLLOW: 0o400000, NONBLOCK: 0o4000,
+  NOFOLLOW: 0o400000, NONBLOCK: 0o4000, DIRECTORY: 0o200000, PATH: 0o10000000,
 } as const;
 
 export const S_IFMT = 0o170000;
@@ -79,6 +79,9 @@ export function isInheritable(fd: number): boolean {
   }
 }
 
+/** Reads at most buf.length bytes at off; 0 at the end of the file. */
+export const pread = (fd: number, buf: Uint8Array, off: number): number => check(native.dz_pread(fd, buf, buf.length, off));
+
 export function writeAll(fd: number, data: Uint8Array): void {
   for (let off = 0; off < data.length; ) off += check(native.dz_write(fd, data.subarray(off), data.length - off));
 }
@@ -89,8 +92,8 @@ export function fsetxattr(fd: number, name: string, value: string): void {
 }
 
 /** The attribute's value, or undefined when the file has none. */
-export function fgetxattr(fd: number, name: string): string | undefined {
-  const buf = Buffer.alloc(256);
+export function fgetxattr(fd: number, name: string, size = 256): string | undefined {
+  const buf = Buffer.alloc(size);
   const n = native.dz_fgetxattr(fd, cstr(name), buf, buf.length);
   if (n < 0) return undefined;
   return buf.subarray(0, Number(n)).toString();

@@ -1,0 +1,67 @@
+// `daemonize logs`: the last lines of a daemon's log and, with -f, what is written
+// after them, across rotations: when the log's path leads to a new file, the old
+// one is read to its end and the new one from its start, as `tail -F` does.
+import { close, E, fstat, O, OsError, open, pread, type Stat, stat, writeAll } from "./sys";
+
+const CHUNK = 65536;
+const POLL_MS = 100;
+
+const same = (a: Stat, b: Stat) => a.dev === b.dev && a.ino === b.ino;
+
+/** Where the last `lines` lines of the file start. */
+function tailStart(fd: number, size: number, lines: number): number {
+  if (lines === 0) return size;
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let seen = 0;
+  for (let at = size; at > 0; ) {
+    const from = Math.max(0, at - CHUNK);
+    const n = pread(fd, buf.subarray(0, at - from), from);
+    for (let i = n - 1; i >= 0; i--)
+      // The file's own last newline ends the last line; it starts none.
+      if (buf[i] === 10 && from + i !== size - 1 && ++seen === lines) return from + i + 1;
+    at = from;
+  }
+  return 0;
+}
+
+/** Copies the file from `at` to its end onto stdout; returns the new offset. */
+function copy(fd: number, at: number): number {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (;;) {
+    const n = pread(fd, buf, at);
+    if (n === 0) return at;
+    writeAll(1, buf.subarray(0, n));
+    at += n;
+  }
+}
+
+const openLog = (path: string) => open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);
+
+/** Prints the tail; with `follow`, goes on until killed, or until no one reads stdout. */
+export async function printLog(path: string, lines: number, follow: boolean): Promise<void> {
+  let fd = openLog(path);
+  try {
+    let held = fstat(fd);
+    let at = copy(fd, tailStart(fd, held.size, lines));
+    while (follow) {
+      await Bun.sleep(POLL_MS);
+      at = copy(fd, at);
+      let now: Stat | undefined;
+      try {
+        now = stat(path, false);
+      } catch {}
+      if (now && !same(now, held)) {
+        // Rotated: the rest of the old file first, then the new one from its start.
+        copy(fd, at);
+        close(fd);
+        fd = openLog(path);
+        held = fstat(fd);
+        at = copy(fd, 0);
+      } else if (fstat(fd).size < at) at = copy(fd, 0); // emptied in place (copytruncate)
+    }
+  } catch (e) {
+    if (!(e instanceof OsError && e.errno === E.EPIPE)) throw e;
+  } finally {
+    close(fd);
+  }
+}
