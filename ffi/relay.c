@@ -165,6 +165,8 @@ static int reopen_sink(struct sink *k)
 	}
 	if (fd < 0) {
 		note("cannot open log %s again (%s): still writing to the file it was", k->name, strerror(errno));
+		/* Tried again only after another --log-max-size of output, not at every line. */
+		k->size = 0;
 		return -1;
 	}
 	struct stat st;

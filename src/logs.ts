@@ -1,6 +1,7 @@
 // `daemonize logs`: the last lines of a daemon's log and, with -f, what is written
 // after them, across rotations: when the log's path leads to a new file, the old
-// one is read to its end and the new one from its start, as `tail -F` does.
+// one is read to its end, then any file rotated after it (FILE.k-1 … FILE.1, if
+// several rotations came between two looks), then the new one from its start.
 import { close, E, fstat, O, OsError, open, pread, type Stat, stat, writeAll } from "./sys";
 
 const CHUNK = 65536;
@@ -35,6 +36,22 @@ function copy(fd: number, at: number): number {
   }
 }
 
+/** The files rotated after `old`, oldest first: FILE.k is where it went, FILE.k-1 … FILE.1 came after it. */
+function rotatedAfter(path: string, old: Stat): string[] {
+  const newer: string[] = [];
+  for (let k = 1; k <= 1000; k++) {
+    let st: Stat;
+    try {
+      st = stat(`${path}.${k}`, false);
+    } catch {
+      return [];
+    }
+    if (same(st, old)) return newer.reverse();
+    newer.push(`${path}.${k}`);
+  }
+  return [];
+}
+
 const openLog = (path: string) => open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);
 
 /** Prints the tail; with `follow`, goes on until killed, or until no one reads stdout. */
@@ -51,9 +68,16 @@ export async function printLog(path: string, lines: number, follow: boolean): Pr
         now = stat(path, false);
       } catch {}
       if (now && !same(now, held)) {
-        // Rotated: the rest of the old file first, then the new one from its start.
         copy(fd, at);
         close(fd);
+        for (const newer of rotatedAfter(path, held)) {
+          const r = openLog(newer);
+          try {
+            copy(r, 0);
+          } finally {
+            close(r);
+          }
+        }
         fd = openLog(path);
         held = fstat(fd);
         at = copy(fd, 0);
