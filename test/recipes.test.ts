@@ -1,6 +1,7 @@
 // The README's recipes, exercised for real: systemd Type=forking with PIDFile=,
-// logrotate (copytruncate, and postrotate with `daemonize signal`), and a
-// container entrypoint with --foreground as PID 1.
+// logrotate (copytruncate, postrotate with `daemonize signal`, and for a
+// supervised daemon postrotate with `daemonize reopen-logs`), and a container
+// entrypoint with --foreground as PID 1.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { alive, BIN, cleanup, isRoot, missing, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
@@ -24,8 +25,8 @@ describe("systemd Type=forking", () => {
 });
 
 describe.skipIf(missing("logrotate recipes", ["logrotate", "logrotate"]))("logrotate", () => {
-  const config = (log: string, pidfile: string, body: (text: string) => string) =>
-    body(readFileSync(`${ROOT}examples/logrotate/daemonize-example`, "utf8"))
+  const config = (log: string, pidfile: string, body: (text: string) => string, example = "daemonize-example") =>
+    body(readFileSync(`${ROOT}examples/logrotate/${example}`, "utf8"))
       .replace("/var/log/daemonize-example.log", log)
       .replaceAll("/run/daemonize-example.pid", pidfile)
       .replaceAll("/usr/local/bin/daemonize", BIN);
@@ -58,6 +59,20 @@ describe.skipIf(missing("logrotate recipes", ["logrotate", "logrotate"]))("logro
     // This probe does not reopen its log, so the HUP it reports lands in the rotated file.
     await waitFor(() => readFileSync(`${log}.1`, "utf8").includes("signal 01"), "the HUP");
     expect(existsSync(log)).toBe(false);
+  });
+
+  test("a supervised daemon (daemonize-example-supervised as shipped): reopen-logs, and the next line starts the new log", async () => {
+    const dir = tempDir();
+    const { pidfile, log } = await startProbe(dir, ["--supervise"]);
+    const conf = config(log, pidfile, (t) => t, "daemonize-example-supervised");
+    expect(conf).toContain(`${BIN} reopen-logs --pidfile ${pidfile}`);
+    rotate(dir, conf);
+    expect(readFileSync(`${log}.1`, "utf8")).toStartWith("probe pid=");
+    // reopen-logs had the monitor make the new file before logrotate returned.
+    expect(readFileSync(log, "utf8")).toBe("");
+    expect((await run(["signal", "-p", pidfile, "USR1"])).code).toBe(0);
+    await waitFor(() => readFileSync(log, "utf8") !== "", "the next line");
+    expect(readFileSync(log, "utf8")).toBe("signal 10\n");
   });
 });
 
