@@ -28,6 +28,9 @@
 #define RETRY_MS 1000
 #define IDLE_MS 2000
 #define SYSLOG_RETRY_MS 5000
+/* A syslog daemon busy with a burst is waited for this long, a stuck one not again for a second. */
+#define SYSLOG_WAIT_MS 100
+#define SYSLOG_STUCK_MS 1000
 #define SYSLOG_MAX 8192
 
 struct sink {
@@ -55,7 +58,7 @@ static int64_t max_size, keep = 5, facility = -1, caller = -1;
 static int timestamps;
 static struct sockaddr_un slog_addr = { AF_UNIX, "/dev/log" };
 static int slog = -1;
-static int64_t slog_retry, idle_since, failed_at;
+static int64_t slog_retry, slog_stuck, idle_since, failed_at;
 static char tag[64] = "daemonize";
 static pid_t run_pid;
 static int64_t file_uid = -1, file_gid = -1, file_mode = 0644;
@@ -107,12 +110,25 @@ static void syslog_send(int severity, const char *who, pid_t pid, const char *li
 	if (len > sizeof msg - (size_t)n)
 		len = sizeof msg - (size_t)n;
 	memcpy(msg + n, line, len);
-	/* A full socket drops the line for syslog only; a gone one is tried again later. */
-	if (send(slog, msg, (size_t)n + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
-		close(slog);
-		slog = -1;
-		slog_retry = ms() + SYSLOG_RETRY_MS;
+	/*
+	 * The socket's queue holds few datagrams (net.unix.max_dgram_qlen, 10 by default), so a
+	 * burst fills it before the daemon wakes: wait a little for room. A daemon that takes
+	 * no more loses the line for syslog only (the files have it); a gone one is tried again later.
+	 */
+	for (int waited = 0;; waited = 1) {
+		if (send(slog, msg, (size_t)n + len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return;
+		if (errno != EAGAIN)
+			break;
+		struct pollfd p = { slog, POLLOUT, 0 };
+		if (waited || ms() < slog_stuck || poll(&p, 1, SYSLOG_WAIT_MS) != 1) {
+			slog_stuck = ms() + SYSLOG_STUCK_MS;
+			return;
+		}
 	}
+	close(slog);
+	slog = -1;
+	slog_retry = ms() + SYSLOG_RETRY_MS;
 }
 
 /* What the monitor has to say about the relay itself: to syslog, and to its own stderr. */

@@ -261,9 +261,10 @@ describe.skipIf(missing("rsyslog", ["/usr/sbin/rsyslogd", "rsyslog"], ["logger",
     expect(msgs.filter((m) => m?.startsWith("err"))).toEqual(expected("err", n));
 
     expect((await run(["stop", "-p", pidfile])).code).toBe(0);
-    const pid = readPid(rsyslogPid);
-    process.kill(pid, "SIGTERM");
-    await waitFor(() => !alive(pid), "rsyslogd to exit");
+    // -n keeps rsyslogd in the foreground: the pid it writes (with no newline) is the one spawned.
+    expect(Number(readFileSync(rsyslogPid, "utf8"))).toBe(rsyslog.pid);
+    process.kill(rsyslog.pid, "SIGTERM");
+    await waitFor(() => !alive(rsyslog.pid), "rsyslogd to exit");
   });
 });
 
