@@ -127,7 +127,11 @@ long child_setup(const struct dz_spec *s, int *step)
 	}
 	for (int i = 0; i < 3; i++)
 		TRY(STEP_STDIO, sys3(SYS_dup3, tmp[i], i, 0));
+	if (s->ready_to >= 0)
+		TRY(STEP_FDS, s->ready_fd == s->ready_to ? 0 : sys3(SYS_dup3, s->ready_fd, s->ready_to, 0));
 	TRY(STEP_FDS, mark_fds(s));
+	if (s->ready_to >= 0)
+		TRY(STEP_FDS, sys3(SYS_fcntl, s->ready_to, F_SETFD, 0));
 	/* Ignored dispositions survive exec, and Bun ignores SIGPIPE and SIGXFSZ. */
 	long dfl[4] = { 0, 0, 0, 0 }; /* SIG_DFL, no flags, empty mask: the same in every layout */
 	for (int sig = 1; sig < 65; sig++)

@@ -15,12 +15,16 @@ enum {
 	STEP_RLIMIT, STEP_STDIO, STEP_FDS, STEP_EXEC,
 	/* Not steps but what the launcher saw: the daemon was stopped, or killed, before its exec. */
 	STEP_STOPPED, STEP_KILLED,
+	/* Not ready (ready.h): it exited first (err: its wait status), did not say so in time,
+	 * reported ERRNO= (err), or closed its readiness fd without a word. */
+	STEP_EXITED, STEP_TIMEOUT, STEP_ERRNO, STEP_CLOSED,
 };
 
 /* Their names, for the monitor's messages. */
 #define STEP_NAMES                                                                                          \
 	{ "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",    \
-	  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed" }
+	  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed", \
+	  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd" }
 
 /* Every field is 8 bytes wide so JavaScript can fill it with one typed array. */
 struct dz_spec {
@@ -43,6 +47,8 @@ struct dz_spec {
 	int64_t report_fd;     /* >= 0: the exec'd monitor keeps the status pipe open on this fd */
 	int64_t check;         /* nonzero: --check, find out whether the exec would work instead of doing it */
 	int64_t pdeath;        /* nonzero: the signal this process gets when its parent dies */
+	int64_t ready_fd;      /* >= 0: --ready fd:N, the pipe's write end the program gets ... */
+	int64_t ready_to;      /* ... as this fd */
 };
 
 /* One record on a status pipe; smaller than PIPE_BUF, so it arrives whole. */

@@ -395,3 +395,146 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	}
 	return fail(res, step, (int)-r);
 }
+
+/* ---- --ready for a plain start: the launcher waits for the daemon itself (ready.h). ---- */
+
+#include "ready.h"
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#define PROBE_MS 50
+#define STOP_MS 5000
+
+static int64_t ready_deadline;
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Before the fork: the protocol, its socket or pipe, and this process made a
+ * subreaper, so the daemon comes back to it as a child when the middle process
+ * exits, and its exit status can be known. `env` gets NOTIFY_SOCKET=… or "";
+ * fds[0] and fds[1] the pipe's write end and the number the daemon gets it as.
+ */
+int dz_ready_prepare(const char *how, int64_t uid, int64_t gid, int64_t abstract, char *env, int64_t size, int64_t *fds)
+{
+	long r = ready_config(how);
+	if (r == 0)
+		r = ready_open(uid, gid, (int)abstract, env, (size_t)size);
+	if (r == 0)
+		r = ready_arm(&fds[0], &fds[1]);
+	if (r == 0 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		r = -errno;
+	return (int)r;
+}
+
+/* Whether any process of the group is alive, not a zombie. */
+static int group_alive(pid_t pgid)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	int alive = 0;
+	for (struct dirent *e; !alive && (e = readdir(d));) {
+		char path[300], buf[512];
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		char state;
+		int ppid, pgrp;
+		const char *end = strrchr(buf, ')');
+		alive = end && sscanf(end + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z';
+	}
+	closedir(d);
+	return alive;
+}
+
+/*
+ * A start that will not be ready: TERM to the daemon's process group, KILL what
+ * is left after a while. The daemon stays unreaped until the group is gone, so
+ * the group's id cannot pass to someone else's group meanwhile.
+ */
+static void stop_group(pid_t pid, pid_t pgid)
+{
+	kill(-pgid, SIGTERM);
+	kill(pid, SIGTERM);
+	for (int64_t until = now_ms() + STOP_MS; group_alive(pgid) && now_ms() < until;)
+		poll(NULL, 0, 20);
+	if (group_alive(pgid)) {
+		kill(-pgid, SIGKILL);
+		while (group_alive(pgid))
+			poll(NULL, 0, 20);
+	}
+	siginfo_t info;
+	while (memset(&info, 0, sizeof info), waitid(P_PGID, (id_t)pgid, &info, WEXITED | WNOHANG) == 0 && info.si_pid)
+		;
+	while (waitpid(pid, NULL, WNOHANG) > 0)
+		;
+}
+
+/*
+ * Waits until the daemon is ready: 0. With 1 a new STATUS= is in `status` (call
+ * again). With -1 it will not be: res->step says how (STEP_EXITED with the wait
+ * status in res->err, STEP_TIMEOUT, STEP_ERRNO with the error, STEP_CLOSED),
+ * and the daemon's process group is gone.
+ */
+int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, struct dz_result *res)
+{
+	if (!ready_deadline) {
+		ready_deadline = now_ms() + timeout_ms;
+		/* The daemon has its copy of fd:N's pipe: with this one gone, its closing is seen. */
+		ready_armed();
+	}
+	pid_t daemon = (pid_t)pid, pgid = getpgid(daemon);
+	for (;;) {
+		struct pollfd p[1];
+		int n = ready_pollfd(p);
+		int64_t left = ready_deadline - now_ms();
+		/* The daemon's death is seen within a probe's time, whatever the protocol. */
+		poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
+		struct ready_event e;
+		ready_check(daemon, &e);
+		if (e.extend_ms)
+			ready_deadline = now_ms() + e.extend_ms;
+		snprintf(status, (size_t)size, "%s", ready_status());
+		if (e.ready)
+			return 0;
+		if (e.status)
+			return 1;
+		siginfo_t info = { 0 };
+		int exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
+		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms() >= ready_deadline ? STEP_TIMEOUT : -1;
+		if (step < 0)
+			continue;
+		int err = e.err;
+		if (exited) {
+			int st = 0;
+			waitpid(daemon, &st, WNOHANG | __WALL);
+			err = st;
+			/* Its group may live on: stopped the same way, with nothing of it to wait for. */
+			if (pgid > 0 && group_alive(pgid))
+				stop_group(daemon, pgid);
+		} else if (pgid > 0)
+			stop_group(daemon, pgid);
+		return fail(res, step, err);
+	}
+}
+
+/* The notify socket and its directory, gone. */
+void dz_ready_done(void)
+{
+	ready_close();
+}

@@ -13,8 +13,10 @@
  *
  * State for `daemonize status` lives in the attribute user.daemonize.supervise
  * of the pidfile, which the monitor holds open and locked for its whole life:
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS".
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", and the
+ * program's last STATUS= (sd_notify) in user.daemonize.status.
  */
+#include "ready.h"
 #include "relay.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +40,7 @@
 #define MAX_RESTARTS 1000
 #define MAX_KEEP 1024
 #define SCAN_MS 100
+#define PROBE_MS 50
 
 enum policy { NEVER, ON_FAILURE, ALWAYS };
 enum state { STARTING, RUNNING, BACKOFF, STOPPING, FAILED };
@@ -52,8 +55,9 @@ static int32_t keep[MAX_KEEP];
 static struct {
 	enum policy restart;
 	uint64_t success[4]; /* exit codes 0-255 that count as success */
-	int64_t delay, max_delay, min_uptime, max_restarts, window, stop_timeout;
-} cfg = { ON_FAILURE, { 1 }, 1000, 60000, 10000, 5, 60000, 10000 };
+	int64_t delay, max_delay, min_uptime, max_restarts, window, stop_timeout, ready_timeout;
+	const char *notify; /* systemd's socket, told once the first run is ready */
+} cfg = { ON_FAILURE, { 1 }, 1000, 60000, 10000, 5, 60000, 10000, 60000, NULL };
 
 static pid_t self, run_pid, run_pgid;
 static int run_status = -1; /* the run's status pipe, until it execs */
@@ -62,6 +66,9 @@ static const char *pidfile;
 static enum state state = STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
+/* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
+static int awaiting, unready;
+static int64_t ready_by, probe_at;
 static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
 static pid_t termed[256];
@@ -100,8 +107,8 @@ static void save_state(void)
 		snprintf(last, sizeof last, "exit:%d", last_code);
 	else if (last_signal)
 		snprintf(last, sizeof last, "signal:%d", last_signal);
-	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld", STATE[state], (int)run_pid, (long long)restarts,
-			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens);
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d", STATE[state], (int)run_pid, (long long)restarts,
+			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid());
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, "user.daemonize.supervise", v, (size_t)n, 0);
 }
@@ -130,6 +137,7 @@ static int last_status(void)
 static void finish(int code)
 {
 	relay_drain(1);
+	ready_close();
 	if (code == 0)
 		remove_pidfile();
 	_exit(code);
@@ -151,6 +159,10 @@ static void start_run(void)
 	int p[2];
 	run_started = now_ms(CLOCK_MONOTONIC);
 	run_started_wall = now_ms(CLOCK_REALTIME);
+	unready = 0;
+	long armed = ready_arm(&spec.ready_fd, &spec.ready_to);
+	if (armed < 0)
+		say("--ready: %s", strerror((int)-armed));
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
@@ -174,6 +186,7 @@ static void start_run(void)
 	}
 	if (p[1] >= 0)
 		close(p[1]);
+	ready_armed();
 	if (pid < 0) {
 		int e = errno;
 		say("cannot start %s: %s", spec.path, strerror(e));
@@ -194,6 +207,74 @@ static void start_run(void)
 	relay_run(pid);
 	run_status = p[0];
 	set_state(STARTING);
+}
+
+static void became_ready(void)
+{
+	awaiting = 0;
+	if (first) {
+		report_first(STEP_READY, 0);
+		/* Under systemd Type=notify: the service is this monitor, ready now. */
+		if (cfg.notify) {
+			char text[64];
+			snprintf(text, sizeof text, "READY=1\nMAINPID=%d", (int)self);
+			if (ready_forward(cfg.notify, text) < 0)
+				say("cannot tell %s that the service is ready: %s", cfg.notify, strerror(errno));
+		}
+	}
+	first = 0;
+	if (goal == NONE)
+		set_state(RUNNING);
+}
+
+static void stop_tree(enum goal why);
+
+/* The run will not be ready: it is stopped, and counts as failed. */
+static void not_ready(int step, int err)
+{
+	static const char *const names[] = STEP_NAMES;
+	awaiting = 0;
+	unready = 1;
+	if (first) {
+		report_first(step, -err);
+		first_failure = step == STEP_TIMEOUT ? 75 : 69;
+		first = 0;
+		goal = FIRST_FAILED;
+	}
+	say("%s %s%s%s", spec.path, names[step], err ? ": " : "", err ? strerror(err) : "");
+	stop_tree(AFTER_RUN);
+}
+
+static void save_status(void)
+{
+	const char *text = ready_status();
+	if (lock_fd >= 0)
+		fsetxattr(lock_fd, "user.daemonize.status", text, strlen(text), 0);
+}
+
+/* What the program said, or what a probe found. */
+static void hear(void)
+{
+	struct ready_event e;
+	int64_t t = now_ms(CLOCK_MONOTONIC);
+	if (ready_probed() && (!awaiting || t < probe_at))
+		return;
+	probe_at = t + PROBE_MS;
+	ready_check(run_pid, &e);
+	if (e.status)
+		save_status();
+	if (!awaiting)
+		return;
+	if (e.extend_ms)
+		ready_by = t + e.extend_ms;
+	if (e.ready)
+		became_ready();
+	else if (e.err)
+		not_ready(STEP_ERRNO, e.err);
+	else if (e.closed)
+		not_ready(STEP_CLOSED, 0);
+	else if (t >= ready_by)
+		not_ready(STEP_TIMEOUT, 0);
 }
 
 /* The run's status pipe: EOF when it exec'd, or the step that failed. */
@@ -221,11 +302,14 @@ static void read_run_status(void)
 		}
 		return;
 	}
-	if (first)
-		report_first(STEP_READY, 0);
-	first = 0;
-	if (goal == NONE)
-		set_state(RUNNING);
+	if (ready_wanted()) {
+		/* starting until it says it is ready */
+		awaiting = 1;
+		probe_at = now_ms(CLOCK_MONOTONIC);
+		ready_by = probe_at + cfg.ready_timeout;
+		return;
+	}
+	became_ready();
 }
 
 /*
@@ -317,7 +401,7 @@ static void decide(void)
 {
 	char how[64];
 	describe_exit(how, sizeof how);
-	int ok = succeeded();
+	int ok = succeeded() && !unready;
 	if (cfg.restart == NEVER || (cfg.restart == ON_FAILURE && ok)) {
 		if (ok)
 			finish(0);
@@ -362,6 +446,7 @@ static void tree_check(void)
 		finish(0);
 		break;
 	case FIRST_FAILED:
+		ready_close();
 		_exit(first_failure);
 		break;
 	case RESTART_RUN:
@@ -391,10 +476,16 @@ static void reap(void)
 			last_code = info.si_code == CLD_EXITED ? info.si_status : -1;
 			last_signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
 			if (first) {
-				/* Died at exec, before the status pipe said so: the launcher hears EOF without a report. */
+				/* Exited before it was ready, with the status the launcher reports; or died at exec, before
+				 * the status pipe said so, and the launcher hears EOF without a report. */
+				if (awaiting)
+					report_first(STEP_EXITED, -(info.si_code == CLD_EXITED ? info.si_status << 8 : info.si_status));
+				first_failure = awaiting ? 69 : first_failure;
 				first = 0;
 				goal = goal > FIRST_FAILED ? goal : FIRST_FAILED;
 			}
+			unready |= awaiting;
+			awaiting = 0;
 			stop_tree(AFTER_RUN);
 		}
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
@@ -484,6 +575,7 @@ static void configure(int argc, char **argv)
 	spec.umask = 022;
 	spec.exec_fd = spec.report_fd = -1;
 	spec.pdeath = SIGKILL;
+	spec.ready_fd = spec.ready_to = -1;
 	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		/* Split without writing to argv, which ps shows as it is. */
@@ -539,6 +631,15 @@ static void configure(int argc, char **argv)
 			cfg.window = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "stop-timeout"))
 			cfg.stop_timeout = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "ready")) {
+			if (ready_config(v) < 0) {
+				say("bad setting %s=%s", k, v);
+				_exit(71);
+			}
+		} else if (!strcmp(k, "ready-timeout"))
+			cfg.ready_timeout = number(k, v, 0, INT64_MAX / 4);
+		else if (!strcmp(k, "notify"))
+			cfg.notify = v;
 		else {
 			int r = relay_setting(k, v);
 			if (r <= 0) {
@@ -584,6 +685,28 @@ int main(int argc, char **argv)
 		report_first(STEP_STDIO, r);
 		_exit(71);
 	}
+	if (ready_wanted()) {
+		static char notify_env[PATH_MAX + 32];
+		r = ready_open(spec.uid, spec.gid, spec.root != NULL, notify_env, sizeof notify_env);
+		if (r < 0) {
+			say("--ready: %s", strerror((int)-r));
+			report_first(STEP_PIPE, r);
+			_exit(71);
+		}
+		if (notify_env[0]) {
+			/* Every run's environment names the monitor's socket: built once, for the monitor's life. */
+			size_t n = 0;
+			while (spec.envp[n])
+				n++;
+			char **env = malloc((n + 2) * sizeof *env);
+			if (!env)
+				_exit(71);
+			memcpy(env, spec.envp, n * sizeof *env);
+			env[n] = notify_env;
+			env[n + 1] = NULL;
+			spec.envp = env;
+		}
+	}
 	save_state();
 	start_run();
 	for (;;) {
@@ -592,15 +715,23 @@ int main(int argc, char **argv)
 			wake = restart_at;
 		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
+		if (awaiting) {
+			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by;
+			if (wake < 0 || next < wake)
+				wake = next;
+		}
 		int timeout = wake < 0 ? -1 : wake <= t ? 0 : wake - t > INT_MAX ? INT_MAX : (int)(wake - t);
-		struct pollfd p[4] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
+		struct pollfd p[5] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
 		int n = run_status >= 0 ? 2 : 1;
 		int relayed = relay_pollfds(p + n);
-		poll(p, (nfds_t)(n + relayed), timeout);
+		int told = run_pid > 0 ? ready_pollfd(p + n + relayed) : 0;
+		poll(p, (nfds_t)(n + relayed + told), timeout);
 		/* The status pipe first: a run that failed its exec has also sent SIGCHLD. */
 		if (run_status >= 0 && p[1].revents)
 			read_run_status();
 		relay_ready(p + n, relayed);
+		if (run_pid > 0 && run_status < 0)
+			hear();
 		struct signalfd_siginfo si;
 		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 			on_signal(&si);

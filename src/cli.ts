@@ -5,7 +5,7 @@ import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
-import type { Policy, Relay, StartOptions } from "./options";
+import type { Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
 
 const startArgs = {
@@ -36,6 +36,8 @@ const startArgs = {
   "max-restarts": { type: "string", valueHint: "N", description: "Give up after N restarts within --restart-window (default 5, at most 1000; 0 never gives up)" },
   "restart-window": { type: "string", valueHint: "DUR", description: "The window --max-restarts counts in (default 60s)" },
   "stop-timeout": { type: "string", valueHint: "DUR", description: "On stop: TERM the program's whole tree, then KILL what is left after this (default 10s)" },
+  ready: { type: "string", valueHint: "HOW", description: "Return only once the program is ready: notify (sd_notify), fd:N (a newline on fd N), tcp:[HOST:]PORT (a connect works) or file:PATH (it exists)" },
+  "ready-timeout": { type: "string", valueHint: "DUR", description: "How long --ready waits before the program's tree is stopped (default 60s)" },
   "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
   "log-keep": { type: "string", valueHint: "N", description: "Rotated files to keep: FILE.1 newest to FILE.N (default 5)" },
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
@@ -299,6 +301,23 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   return policy;
 }
 
+function parseReady(values: Map<string, string>, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
+  const how = values.get("ready");
+  if (how === undefined) {
+    if (values.has("ready-timeout")) usage("--ready-timeout goes with --ready");
+    return undefined;
+  }
+  const fd = /^fd:(\d{1,9})$/.exec(how);
+  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(how);
+  if (!(how === "notify" || fd || tcp || /^file:./.test(how))) usage(`--ready ${JSON.stringify(how)} is not notify, fd:N, tcp:[HOST:]PORT or file:PATH`);
+  if (fd && Number(fd[1]) < 3) usage(`--ready ${how}: stdin, stdout and stderr are daemonize's; use fd 3 or above`);
+  if (fd && keepFds.includes(Number(fd[1]))) usage(`--ready ${how}: fd ${fd[1]} is also given with --keep-fd`);
+  if (tcp && (Number(tcp[2]) < 1 || Number(tcp[2]) > 65535)) usage(`--ready ${how}: no such port`);
+  // In the foreground no launcher is left to wait, but a monitor is.
+  if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
+  return { how, timeout: parseDuration(values.get("ready-timeout") ?? "60s", "ready-timeout") };
+}
+
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
 export function startOptions(argv: string[], cwd: string, args: ArgsDef = commands.start.args): StartOptions | "help" | "version" {
   const { flags, values, repeated, program } = scan(argv, args);
@@ -310,7 +329,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
   if (flags.has("json") && !flags.has("check")) usage("--json goes with --check");
   const value = valueOf(values);
   const log = value("log");
-  return {
+  const options: StartOptions = {
     argv: program,
     cwd,
     pidfile: value("pidfile"),
@@ -336,6 +355,8 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     json: flags.has("json"),
     supervise: parsePolicy(values, flags, flags.has("foreground"), values.get("pidfile")),
   };
+  options.ready = parseReady(values, options.keepFds, options.foreground, options.supervise !== undefined);
+  return options;
 }
 
 function stopSchedule(values: Map<string, string>): Step[] {

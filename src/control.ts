@@ -81,11 +81,19 @@ export interface Supervised {
   lastExit: { code: number } | { signal: number } | null;
   stopTimeoutMs: number;
   logReopens: number;
+  /** --ready notify: the program's last STATUS=, and its MAINPID= if it gave one. */
+  notifyStatus?: string;
+  mainPid?: number;
 }
 
-/** "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS"; `live`: the monitor is running. */
+/**
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", then on
+ * a line of its own the program's last STATUS=; `live`: the monitor is running.
+ */
 function supervised(text: string, live: boolean): Supervised | undefined {
-  const [state, child, restarts, started, last, stop, reopens] = text.split(" ");
+  const newline = text.indexOf("\n");
+  const said = newline < 0 ? "" : text.slice(newline + 1);
+  const [state, child, restarts, started, last, stop, reopens, main] = (newline < 0 ? text : text.slice(0, newline)).split(" ");
   if (!["starting", "running", "backoff", "stopping", "failed"].includes(state as string)) return undefined;
   const pid = live && Number(child) > 0 ? Number(child) : undefined;
   const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
@@ -96,6 +104,8 @@ function supervised(text: string, live: boolean): Supervised | undefined {
     lastExit,
     stopTimeoutMs: Number(stop) || 0,
     logReopens: Number(reopens) || 0,
+    ...(said ? { notifyStatus: said } : {}),
+    ...(Number(main) > 1 ? { mainPid: Number(main) } : {}),
   };
 }
 
@@ -103,7 +113,8 @@ const lastExitText = (e: Supervised["lastExit"]) => (e === null ? "exit: none ye
 
 function describeMonitor(m: Supervised): string {
   const program = m.child ? `program pid ${m.child} ${m.state}, up ${duration(m.childUptimeSeconds ?? 0)}` : `program ${m.state}`;
-  return `${program}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}`;
+  const said = m.notifyStatus ? `, status ${JSON.stringify(m.notifyStatus)}` : "";
+  return `${program}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}${said}`;
 }
 
 /** Each pidfile's status, in the order given; a directory they share is judged once. */

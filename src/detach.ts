@@ -25,16 +25,20 @@ export interface Spec {
   execFd?: number;
   /** The fd on which the exec'd monitor keeps the status pipe, to report its first run. */
   reportFd?: number;
+  /** --ready fd:N: the pipe's write end, and N. */
+  readyFd?: number;
+  readyTo?: number;
 }
 
 /** Mirrors the step list in ffi/child.h. */
 const STEPS = [
   "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
   "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed",
+  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd",
 ] as const;
 const EXEC_STEP = STEPS.indexOf("exec");
 
-/** The C struct dz_spec: twenty-one 8-byte fields. `refs` keeps the pointed-to memory alive. */
+/** The C struct dz_spec: twenty-three 8-byte fields. `refs` keeps the pointed-to memory alive. */
 function marshal(s: Spec, check = false) {
   const refs: NodeJS.TypedArray[] = [];
   const str = (v: string) => {
@@ -61,7 +65,7 @@ function marshal(s: Spec, check = false) {
     BigInt(s.stdio[0]), BigInt(s.stdio[1]), BigInt(s.stdio[2]),
     view(new Int32Array(s.keep.length ? s.keep : [0])), BigInt(s.keep.length),
     s.cleanup?.length ? list(s.cleanup) : 0n,
-    BigInt(s.execFd ?? -1), BigInt(s.reportFd ?? -1), check ? 1n : 0n, 0n,
+    BigInt(s.execFd ?? -1), BigInt(s.reportFd ?? -1), check ? 1n : 0n, 0n, BigInt(s.readyFd ?? -1), BigInt(s.readyTo ?? -1),
   ];
   const struct = new BigInt64Array(fields);
   refs.push(struct);
@@ -79,6 +83,15 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
   // Someone signalled the daemon after the drop, before it could exec.
   if (name === "stopped") fail("oserr", `the daemon was stopped before it could exec ${s.argv[0]}; it was killed`);
   if (name === "killed") fail("oserr", `the daemon was killed before it could exec ${s.argv[0]}`);
+  // --ready: it ran, but will not be ready; what is left of it was stopped.
+  if (name === "exited before ready") {
+    const code = (f.errno >> 8) & 0xff;
+    const sig = f.errno & 0x7f;
+    fail("notready", `${s.argv[0]} ${sig ? `was killed by signal ${sig}` : `exited with code ${code}`} before it was ready`);
+  }
+  if (name === "not ready in time") fail("readytimeout", `${s.argv[0]} was not ready within --ready-timeout; it was stopped`);
+  if (name === "reported an error") fail("notready", `${s.argv[0]} reported ERRNO=${f.errno} (${new OsError(f.errno).message}); it was stopped`);
+  if (name === "closed its readiness fd") fail("notready", `${s.argv[0]} closed its readiness fd without writing a newline; it was stopped`);
   if (f.step === EXEC_STEP) onExec(f.errno);
   const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;

@@ -9,7 +9,11 @@ import { OsError } from "./sys";
 /** Runs a start; its failures become one line and an exit code. */
 async function launch(o: StartOptions): Promise<number> {
   try {
-    const { pid } = o.supervise ? await (await import("./supervise")).supervise(o) : start(o);
+    const { pid } = o.supervise
+      ? await (await import("./supervise")).supervise(o)
+      : o.ready
+        ? await (await import("./ready")).startReady(o)
+        : start(o);
     if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
     return 0;
   } catch (e) {

@@ -25,6 +25,8 @@ export interface StartOptions {
   quiet: boolean;
   /** --supervise: the restart policy; undefined for a plain start. */
   supervise?: Policy;
+  /** --ready: start returns once the program is ready (src/ready.ts, ffi/ready.c). */
+  ready?: Readiness;
   /** --check: a dry run that starts nothing (src/check.ts). */
   check: boolean;
   json: boolean;
@@ -51,4 +53,11 @@ export interface Relay {
   /** The facility's number. */
   syslog?: number;
   syslogSocket?: string;
+}
+
+export interface Readiness {
+  /** notify, fd:N, tcp:[HOST:]PORT or file:PATH, as given. */
+  how: string;
+  /** Milliseconds. */
+  timeout: number;
 }

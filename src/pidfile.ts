@@ -22,6 +22,8 @@ const XATTR = "user.daemonize.start";
 /** Set by the supervise monitor (ffi/monitor.c) on the pidfile it holds locked: its state. */
 const MONITOR = "user.daemonize.supervise";
 const LOGS = "user.daemonize.logs";
+/** The program's last sd_notify STATUS=, kept by the monitor. */
+const STATUS = "user.daemonize.status";
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 4194304;
 /** Slack for the fallback check: /proc times have 10 ms resolution. */
@@ -100,7 +102,9 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   const pid = parsePid(text);
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
-  const monitor = fgetxattr(fd, MONITOR);
+  const found = fgetxattr(fd, MONITOR);
+  // The monitor's state, and beside it what the program last said of itself.
+  const monitor = found === undefined ? undefined : `${found}\n${fgetxattr(fd, STATUS) ?? ""}`;
   const logs = fgetxattr(fd, LOGS, 16384)?.split("\0");
   const ticks = startTicks(pid);
   if (ticks === undefined) return { state: "dead", pid, monitor, logs };

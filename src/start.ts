@@ -143,7 +143,7 @@ export function start(o: StartOptions, launch: Launch = daemonize): { pid: numbe
   }
 }
 
-function daemonize({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
+export function daemonize({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
   if (o.foreground) {
     const onExec = explainExec(program);
     if (pidfile) publish(pidfile, process.pid, o.unsafe, undefined, { logs });

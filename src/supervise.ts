@@ -79,6 +79,10 @@ function wire(p: Prepared, o: StartOptions): Wiring {
   if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
   // The trust rules for a log the monitor reopens: root's, the starter's or the target user's.
   Object.assign(w.settings, { tag: basename(o.argv[0] as string), caller: process.geteuid?.() ?? 0 });
+  if (o.ready) Object.assign(w.settings, { ready: o.ready.how, "ready-timeout": o.ready.timeout });
+  // systemd Type=notify: the monitor in the foreground is the service, and tells systemd once the program is ready.
+  const notify = p.spec.envp.find((e) => e.startsWith("NOTIFY_SOCKET="))?.slice(14);
+  if (o.ready && o.foreground && notify) w.settings.notify = notify;
   return w;
 }
 
@@ -113,7 +117,8 @@ function monitorSpec(run: Spec, policy: Policy, image: number, w: Wiring, lock: 
   return {
     path: run.path,
     argv: monitorArgv(run, policy, own),
-    envp: run.envp,
+    // With --ready notify the monitor gives each run its own socket.
+    envp: "ready" in w.settings ? run.envp.filter((e) => !e.startsWith("NOTIFY_SOCKET=")) : run.envp,
     dir: "/",
     uid: -1,
     gid: -1,

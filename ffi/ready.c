@@ -1,0 +1,373 @@
+/* Readiness: see ready.h. */
+#include "ready.h"
+#include <arpa/inet.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { NONE, NOTIFY, FD, TCP, FILEPATH };
+/* systemd's own limit for a notification; a longer one is dropped whole. */
+#define MESSAGE_MAX 4096
+
+static int kind = NONE, target = -1;
+static int sock = -1, pipe_rd = -1, pipe_wr = -1;
+static struct sockaddr_storage peer;
+static socklen_t peer_len;
+static char path[PATH_MAX], dir[PATH_MAX];
+static char status[256];
+static pid_t mainpid;
+
+int ready_config(const char *how)
+{
+	if (!strcmp(how, "notify"))
+		return kind = NOTIFY, 0;
+	if (!strncmp(how, "fd:", 3)) {
+		char *end;
+		long n = strtol(how + 3, &end, 10);
+		if (*end || end == how + 3 || n < 3 || n > INT_MAX)
+			return -EINVAL;
+		target = (int)n;
+		return kind = FD, 0;
+	}
+	if (!strncmp(how, "file:", 5) && how[5] && strlen(how + 5) < sizeof path) {
+		strcpy(path, how + 5);
+		return kind = FILEPATH, 0;
+	}
+	if (!strncmp(how, "tcp:", 4)) {
+		const char *spec = how + 4, *colon = strrchr(spec, ':');
+		char host[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
+		const char *port = spec;
+		if (colon) {
+			size_t len = (size_t)(colon - spec);
+			if (len == 0 || len >= sizeof host)
+				return -EINVAL;
+			memcpy(host, spec, len);
+			host[len] = 0;
+			port = colon + 1;
+		}
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (*end || end == port || p < 1 || p > 65535)
+			return -EINVAL;
+		/* [::1] as well as ::1 */
+		char *h = host;
+		if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+			h[strlen(h) - 1] = 0;
+			h++;
+		}
+		if (!strcmp(h, "localhost"))
+			h = "127.0.0.1";
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&peer;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&peer;
+		memset(&peer, 0, sizeof peer);
+		if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+			v4->sin_family = AF_INET;
+			v4->sin_port = htons((uint16_t)p);
+			peer_len = sizeof *v4;
+		} else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+			v6->sin6_family = AF_INET6;
+			v6->sin6_port = htons((uint16_t)p);
+			peer_len = sizeof *v6;
+		} else
+			return -EINVAL;
+		return kind = TCP, 0;
+	}
+	return -EINVAL;
+}
+
+int ready_wanted(void)
+{
+	return kind != NONE;
+}
+
+int ready_probed(void)
+{
+	return kind == TCP || kind == FILEPATH;
+}
+
+/* An address as NOTIFY_SOCKET names it: a path, or "@name" for the abstract namespace. */
+static socklen_t address(const char *name, struct sockaddr_un *a)
+{
+	size_t len = strlen(name);
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	if (len == 0 || len >= sizeof a->sun_path)
+		return 0;
+	memcpy(a->sun_path, name, len);
+	if (name[0] == '@')
+		a->sun_path[0] = 0;
+	/* The length counts the abstract name's bytes exactly, not the whole sun_path. */
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (name[0] != '@'));
+}
+
+long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
+{
+	env[0] = 0;
+	if (kind != NOTIFY)
+		return 0;
+	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sock < 0)
+		return -errno;
+	int on = 1;
+	setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+	char name[PATH_MAX];
+	if (abstract) {
+		/* A chroot cannot reach a path outside it; the abstract namespace needs none. */
+		unsigned char r[8];
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || read(fd, r, sizeof r) != (ssize_t)sizeof r) {
+			int e = fd < 0 ? errno : EIO;
+			if (fd >= 0)
+				close(fd);
+			return -e;
+		}
+		close(fd);
+		snprintf(name, sizeof name, "@daemonize-notify-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5],
+			 r[6], r[7]);
+	} else {
+		const char *base = getenv("XDG_RUNTIME_DIR");
+		if (geteuid() == 0 || !base || !*base)
+			base = geteuid() == 0 && access("/run", W_OK) == 0 ? "/run" : "/tmp";
+		snprintf(dir, sizeof dir, "%s/daemonize-notify-XXXXXX", base);
+		if (!mkdtemp(dir)) {
+			dir[0] = 0;
+			return -errno;
+		}
+		/* Only the daemon's user may send, and only the kernel-checked sender is believed. */
+		if (uid >= 0 && uid != (int64_t)geteuid())
+			chmod(dir, 0711);
+		if ((size_t)snprintf(name, sizeof name, "%.4000s/notify", dir) >= sizeof name)
+			return -ENAMETOOLONG;
+	}
+	struct sockaddr_un a;
+	socklen_t len = address(name, &a);
+	if (!len || bind(sock, (struct sockaddr *)&a, len) < 0)
+		return -(len ? errno : ENAMETOOLONG);
+	if (!abstract) {
+		strcpy(path, name);
+		chmod(path, 0600);
+		if ((uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) < 0)
+			return -errno;
+	}
+	if ((size_t)snprintf(env, size, "NOTIFY_SOCKET=%s", name) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+long ready_arm(int64_t *fd, int64_t *to)
+{
+	*fd = *to = -1;
+	if (kind != FD)
+		return 0;
+	if (pipe_rd >= 0)
+		close(pipe_rd);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pipe_rd = p[0];
+	pipe_wr = p[1];
+	fcntl(pipe_rd, F_SETFL, O_RDONLY | O_NONBLOCK);
+	*fd = pipe_wr;
+	*to = target;
+	return 0;
+}
+
+void ready_armed(void)
+{
+	if (pipe_wr >= 0)
+		close(pipe_wr);
+	pipe_wr = -1;
+}
+
+int ready_pollfd(struct pollfd *p)
+{
+	int fd = kind == NOTIFY ? sock : kind == FD ? pipe_rd : -1;
+	if (fd < 0)
+		return 0;
+	*p = (struct pollfd){ fd, POLLIN, 0 };
+	return 1;
+}
+
+/* Whether pid is `main` or descends from it, by the parents /proc gives. */
+static int descends(pid_t pid, pid_t main)
+{
+	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		if (pid == main)
+			return 1;
+		char p[32], buf[512];
+		snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			return 0;
+		buf[n] = 0;
+		const char *end = strrchr(buf, ')');
+		if (!end || sscanf(end + 2, "%*c %d", &pid) != 1)
+			return 0;
+	}
+	return 0;
+}
+
+static void parse(char *msg, size_t len, struct ready_event *e)
+{
+	msg[len] = 0;
+	for (char *line = msg, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strcmp(line, "READY=1"))
+			e->ready = 1;
+		else if (!strncmp(line, "STATUS=", 7)) {
+			snprintf(status, sizeof status, "%s", line + 7);
+			e->status = 1;
+		} else if (!strncmp(line, "ERRNO=", 6)) {
+			char *end;
+			long n = strtol(line + 6, &end, 10);
+			if (!*end && n > 0 && n < 4096)
+				e->err = (int)n;
+		} else if (!strncmp(line, "EXTEND_TIMEOUT_USEC=", 20)) {
+			char *end;
+			long long n = strtoll(line + 20, &end, 10);
+			if (!*end && n >= 0)
+				e->extend_ms = n / 1000 + 1;
+		} else if (!strncmp(line, "MAINPID=", 8)) {
+			char *end;
+			long n = strtol(line + 8, &end, 10);
+			if (!*end && n > 1)
+				mainpid = (pid_t)n;
+		}
+	}
+}
+
+static void read_notify(pid_t main, struct ready_event *e)
+{
+	for (;;) {
+		char msg[MESSAGE_MAX + 1];
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+		} control;
+		struct iovec iov = { msg, MESSAGE_MAX };
+		struct msghdr m = { 0 };
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = control.buf;
+		m.msg_controllen = sizeof control.buf;
+		ssize_t n = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+		if (n < 0)
+			return;
+		pid_t sender = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+				struct ucred cred;
+				memcpy(&cred, CMSG_DATA(c), sizeof cred);
+				sender = cred.pid;
+			}
+			/* Passed fds (systemd-notify's BARRIER=1 carries one it waits on) are closed at once. */
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				int *fds = (int *)CMSG_DATA(c);
+				size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				for (size_t i = 0; i < count; i++)
+					close(fds[i]);
+			}
+		}
+		/* Oversized, cut short, or from someone else: dropped whole. */
+		if (n > MESSAGE_MAX || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !sender || !descends(sender, main))
+			continue;
+		parse(msg, (size_t)n, e);
+	}
+}
+
+static void read_fd(struct ready_event *e)
+{
+	char buf[512];
+	ssize_t n;
+	while ((n = read(pipe_rd, buf, sizeof buf)) > 0)
+		if (memchr(buf, '\n', (size_t)n))
+			e->ready = 1;
+	if (n == 0 && !e->ready) {
+		e->closed = 1;
+		close(pipe_rd);
+		pipe_rd = -1;
+	}
+}
+
+static int connects(void)
+{
+	int s = socket(peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return 0;
+	int ok = connect(s, (struct sockaddr *)&peer, peer_len) == 0;
+	if (!ok && errno == EINPROGRESS) {
+		struct pollfd p = { s, POLLOUT, 0 };
+		int err = 0;
+		socklen_t len = sizeof err;
+		ok = poll(&p, 1, 100) == 1 && getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+	}
+	close(s);
+	return ok;
+}
+
+void ready_check(pid_t main, struct ready_event *e)
+{
+	memset(e, 0, sizeof *e);
+	if (kind == NOTIFY && sock >= 0)
+		read_notify(main, e);
+	else if (kind == FD && pipe_rd >= 0)
+		read_fd(e);
+	else if (kind == TCP)
+		e->ready = connects();
+	else if (kind == FILEPATH)
+		e->ready = access(path, F_OK) == 0;
+}
+
+const char *ready_status(void)
+{
+	return status;
+}
+
+pid_t ready_mainpid(void)
+{
+	return mainpid;
+}
+
+void ready_close(void)
+{
+	if (sock >= 0)
+		close(sock);
+	sock = -1;
+	if (kind == NOTIFY && path[0])
+		unlink(path);
+	if (dir[0])
+		rmdir(dir);
+	path[0] = dir[0] = 0;
+	if (pipe_rd >= 0)
+		close(pipe_rd);
+	pipe_rd = -1;
+	ready_armed();
+}
+
+int ready_forward(const char *socket_name, const char *text)
+{
+	struct sockaddr_un a;
+	socklen_t len = address(socket_name, &a);
+	if (!len)
+		return -EINVAL;
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	int r = sendto(s, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&a, len) < 0 ? -errno : 0;
+	close(s);
+	return r;
+}

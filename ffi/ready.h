@@ -1,0 +1,49 @@
+/*
+ * Readiness: knowing when a started program is ready to serve, by one of four
+ * protocols, for the launcher (a plain start) and the monitor (every run).
+ *   notify        sd_notify: READY=1 on a datagram socket named by NOTIFY_SOCKET
+ *   fd:N          s6: a newline on fd N
+ *   tcp:HOST:PORT a TCP connect succeeds
+ *   file:PATH     PATH exists
+ * Only the program and its descendants are heard on the notify socket.
+ */
+#ifndef DZ_READY_H
+#define DZ_READY_H
+#include "child.h"
+#include <poll.h>
+
+/* What one look said. */
+struct ready_event {
+	int ready;
+	int err;           /* ERRNO=: the program failed, with this error */
+	int closed;        /* fd:N was closed without a newline: it never will be ready */
+	int64_t extend_ms; /* EXTEND_TIMEOUT_USEC=: the deadline is now + this */
+	int status;        /* STATUS= changed: ready_status() */
+};
+
+/* "notify", "fd:N", "tcp:[HOST:]PORT" or "file:PATH"; 0, or -EINVAL. */
+HIDDEN int ready_config(const char *how);
+HIDDEN int ready_wanted(void);
+/*
+ * Makes the notify socket, in a private directory the target user can reach
+ * (an abstract address when the program runs in a chroot); `env` gets
+ * "NOTIFY_SOCKET=…", or "" for the other protocols. 0 or -errno.
+ */
+HIDDEN long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size);
+/* Before each run: for fd:N, a new pipe whose write end the run gets as fd N. 0 or -errno. */
+HIDDEN long ready_arm(int64_t *fd, int64_t *target);
+/* After the run's exec: the parent's copy of the write end goes. */
+HIDDEN void ready_armed(void);
+/* The fd to poll, if any. */
+HIDDEN int ready_pollfd(struct pollfd *p);
+/* Whether the protocol is probed (tcp, file) rather than told. */
+HIDDEN int ready_probed(void);
+/* Reads what came (or probes); `main` and its descendants are the ones heard. */
+HIDDEN void ready_check(pid_t main, struct ready_event *e);
+HIDDEN const char *ready_status(void);
+HIDDEN pid_t ready_mainpid(void);
+/* The socket and its directory removed. */
+HIDDEN void ready_close(void);
+/* Sends text to a notify socket given as NOTIFY_SOCKET names it ("/path" or "@abstract"). */
+HIDDEN int ready_forward(const char *socket, const char *text);
+#endif
