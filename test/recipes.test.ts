@@ -24,6 +24,85 @@ describe("systemd Type=forking", () => {
   });
 });
 
+/**
+ * systemd's side of Type=notify, played by python3: a datagram socket at an
+ * abstract address, as systemd gives it, that prints each message with the
+ * sender's pid from its credentials, and exits after READY=1.
+ */
+const NOTIFY_LISTENER = `
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind("\\0" + sys.argv[1])
+print("bound", flush=True)
+while True:
+    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = next(struct.unpack("3i", d)[0] for l, t, d in anc if t == socket.SCM_CREDENTIALS)
+    print(pid, repr(msg.decode()), flush=True)
+    if b"READY=1" in msg.split(b"\\n"):
+        break
+`;
+
+/** The unit's ExecStart, with this checkout's binary and a port of the test's. */
+const execStart = (unit: string, port: number) =>
+  (readFileSync(`${ROOT}examples/systemd/${unit}`, "utf8").match(/^ExecStart=(.*)$/m)?.[1] as string)
+    .replace("/usr/local/bin/daemonize", BIN)
+    .replace(/808\d/g, String(port));
+
+/** A free loopback port. */
+const freePort = () => {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+};
+
+describe.skipIf(!isRoot || missing("systemd Type=notify", ["python3", "python3"], ["systemd-notify", "systemd"]))("systemd Type=notify", () => {
+  async function underSystemd(unit: string, log: string) {
+    const name = `daemonize-test-${Math.random()}`;
+    const listener = Bun.spawn(["python3", "-c", NOTIFY_LISTENER, name], { stdout: "pipe", stderr: "inherit" });
+    track(listener.pid);
+    const lines = listener.stdout.getReader();
+    // Read whole lines: python may write one in two pieces (PYTHONUNBUFFERED).
+    let heard = "";
+    while (!heard.includes("\n")) heard += new TextDecoder().decode((await lines.read()).value);
+    expect(heard).toBe("bound\n");
+    heard = "";
+    const command = execStart(unit, freePort()).replace("/var/log/daemonize-example.log", log);
+    const service = Bun.spawn(["sh", "-c", `exec ${command}`], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NOTIFY_SOCKET: `@${name}` } });
+    track(service.pid);
+    while (!/READY=1.*\n/.test(heard)) heard += new TextDecoder().decode((await lines.read()).value);
+    return { service, name, heard: heard.trim().split("\n") };
+  }
+
+  test("--foreground --supervise --ready (daemonize-notify.service as shipped): READY=1 with MAINPID= of the main process, once the program accepts connections", async () => {
+    const dir = tempDir();
+    const { service, heard } = await underSystemd("daemonize-notify.service", `${dir}/log`);
+    // The main process is the one systemd started (exec'd in place by sh, then by daemonize into the monitor).
+    expect(heard).toEqual([`${service.pid} 'READY=1\\nMAINPID=${service.pid}'`]);
+    const children = readFileSync(`/proc/${service.pid}/task/${service.pid}/children`, "utf8").trim().split(" ").map(Number);
+    children.forEach(track);
+    expect(readFileSync(`/proc/${children[0]}/cmdline`, "utf8")).toContain("http.server");
+    process.kill(service.pid, "SIGTERM");
+    expect(await service.exited).toBe(0);
+    expect(children.filter(alive)).toEqual([]);
+  });
+
+  test("--foreground without --ready (daemonize-notify-passthrough.service as shipped): the program's own READY=1 reaches systemd from the main pid", async () => {
+    const dir = tempDir();
+    const { service, name, heard } = await underSystemd("daemonize-notify-passthrough.service", `${dir}/log`);
+    expect(heard.at(-1)).toMatch(/^\d+ 'READY=1\\nSTATUS=serving on 127\.0\.0\.1:\d+'$/);
+    // The main process, the program now, got systemd's NOTIFY_SOCKET as it was.
+    const environ = await waitFor(() => {
+      const env = readFileSync(`/proc/${service.pid}/environ`, "utf8");
+      return env.includes("http") || readFileSync(`/proc/${service.pid}/cmdline`, "utf8").includes("http.server") ? env : undefined;
+    }, "the program in the main process");
+    expect(environ.split("\0")).toContain(`NOTIFY_SOCKET=@${name}`);
+    process.kill(service.pid, "SIGTERM");
+    await service.exited;
+  });
+});
+
 describe.skipIf(missing("logrotate recipes", ["logrotate", "logrotate"]))("logrotate", () => {
   const config = (log: string, pidfile: string, body: (text: string) => string, example = "daemonize-example") =>
     body(readFileSync(`${ROOT}examples/logrotate/${example}`, "utf8"))
