@@ -6,7 +6,7 @@
  * to report, and only then lets the daemon exec. No JavaScript may run in a
  * child of a Bun process, so all of this is native.
  */
-#include "child.h"
+#include "proc.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -120,18 +120,9 @@ static int fail(struct dz_result *res, int step, int err)
 
 static int is_stopped(pid_t pid)
 {
-	char path[32], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	const char *end = strrchr(buf, ')'); /* the name may hold any byte, ')' too */
-	return end && end[1] == ' ' && (end[2] == 'T' || end[2] == 't');
+	char state;
+	pid_t ppid, pgrp;
+	return proc_stat(pid, &state, &ppid, &pgrp) == 0 && (state == 'T' || state == 't');
 }
 
 /*
@@ -400,6 +391,7 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 
 #include "ready.h"
 #include <dirent.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -441,48 +433,80 @@ static int group_alive(pid_t pgid)
 		return 0;
 	int alive = 0;
 	for (struct dirent *e; !alive && (e = readdir(d));) {
-		char path[300], buf[512];
-		if (e->d_name[0] < '1' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
 		char state;
-		int ppid, pgrp;
-		const char *end = strrchr(buf, ')');
-		alive = end && sscanf(end + 2, "%c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z';
+		pid_t ppid, pgrp;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		alive = pid > 0 && proc_stat(pid, &state, &ppid, &pgrp) == 0 && pgrp == pgid && state != 'Z';
 	}
 	closedir(d);
 	return alive;
 }
 
-/*
- * A start that will not be ready: TERM to the daemon's process group, KILL what
- * is left after a while. The daemon stays unreaped until the group is gone, so
- * the group's id cannot pass to someone else's group meanwhile.
- */
-static void stop_group(pid_t pid, pid_t pgid)
+/* This launcher's children: the daemon, and every orphan of its tree, since it is their subreaper. */
+static int children(pid_t *out, int max)
 {
-	kill(-pgid, SIGTERM);
-	kill(pid, SIGTERM);
-	for (int64_t until = now_ms() + STOP_MS; group_alive(pgid) && now_ms() < until;)
-		poll(NULL, 0, 20);
-	if (group_alive(pgid)) {
-		kill(-pgid, SIGKILL);
-		while (group_alive(pgid))
-			poll(NULL, 0, 20);
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return 0;
+	for (struct dirent *t; (t = readdir(d));) {
+		char path[300];
+		if (t->d_name[0] < '1' || t->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		for (int pid; n < max && fscanf(f, "%d", &pid) == 1;)
+			out[n++] = pid;
+		fclose(f);
 	}
-	siginfo_t info;
-	while (memset(&info, 0, sizeof info), waitid(P_PGID, (id_t)pgid, &info, WEXITED | WNOHANG) == 0 && info.si_pid)
-		;
-	while (waitpid(pid, NULL, WNOHANG) > 0)
-		;
+	closedir(d);
+	return n;
+}
+
+/*
+ * A start that will not be ready: its whole tree is stopped. TERM to the daemon's
+ * process group, while the unreaped daemon pins the group's id, and once to every
+ * orphan that comes back to this launcher; KILL to what is left after a while.
+ * Whatever left the group stays a descendant, so it comes back here when its
+ * parent dies. Ends with all of it reaped.
+ */
+static void stop_tree(pid_t daemon, pid_t pgid)
+{
+	static pid_t termed[256], kids[4096];
+	int nterm = 0, killing = 0;
+	kill(-pgid, SIGTERM);
+	kill(daemon, SIGTERM);
+	for (int64_t until = now_ms() + STOP_MS;;) {
+		int live = 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
+		for (int i = 0; i < n; i++) {
+			char state;
+			pid_t ppid, pgrp, k = kids[i];
+			if (proc_stat(k, &state, &ppid, &pgrp) < 0 || state == 'Z') {
+				if (k != daemon)
+					waitpid(k, NULL, WNOHANG);
+				continue;
+			}
+			live++;
+			int seen = 0;
+			for (int j = 0; j < nterm && !seen; j++)
+				seen = termed[j] == k;
+			if (killing || !seen)
+				kill(k, killing ? SIGKILL : SIGTERM);
+			if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
+				termed[nterm++] = k;
+		}
+		if (!live && !group_alive(pgid))
+			break;
+		if (!killing && now_ms() >= until) {
+			killing = 1;
+			kill(-pgid, SIGKILL);
+			continue;
+		}
+		poll(NULL, 0, 20);
+	}
+	waitpid(daemon, NULL, WNOHANG);
 }
 
 /*
@@ -516,19 +540,16 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 			return 1;
 		siginfo_t info = { 0 };
 		int exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
+		/* Exiting closes fd:N before the exit itself shows: a close is believed only once the daemon outlived it. */
+		for (int i = 0; e.closed && !exited && i < 10; i++) {
+			poll(NULL, 0, 10);
+			exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
+		}
 		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms() >= ready_deadline ? STEP_TIMEOUT : -1;
 		if (step < 0)
 			continue;
-		int err = e.err;
-		if (exited) {
-			int st = 0;
-			waitpid(daemon, &st, WNOHANG | __WALL);
-			err = st;
-			/* Its group may live on: stopped the same way, with nothing of it to wait for. */
-			if (pgid > 0 && group_alive(pgid))
-				stop_group(daemon, pgid);
-		} else if (pgid > 0)
-			stop_group(daemon, pgid);
+		int err = exited ? (info.si_code == CLD_EXITED ? info.si_status << 8 : info.si_status) : e.err;
+		stop_tree(daemon, pgid > 0 ? pgid : daemon);
 		return fail(res, step, err);
 	}
 }

@@ -68,7 +68,7 @@ static enum goal goal = NONE;
 static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
-static int64_t ready_by, probe_at;
+static int64_t ready_by, probe_at, closed_at;
 static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
 static pid_t termed[256];
@@ -267,11 +267,14 @@ static void hear(void)
 		return;
 	if (e.extend_ms)
 		ready_by = t + e.extend_ms;
+	/* Exiting closes fd:N before the exit itself is seen: a close counts only if the run outlives it a while. */
+	if (e.closed)
+		closed_at = t;
 	if (e.ready)
 		became_ready();
 	else if (e.err)
 		not_ready(STEP_ERRNO, e.err);
-	else if (e.closed)
+	else if (closed_at && t >= closed_at + PROBE_MS * 2)
 		not_ready(STEP_CLOSED, 0);
 	else if (t >= ready_by)
 		not_ready(STEP_TIMEOUT, 0);
@@ -305,6 +308,7 @@ static void read_run_status(void)
 	if (ready_wanted()) {
 		/* starting until it says it is ready */
 		awaiting = 1;
+		closed_at = 0;
 		probe_at = now_ms(CLOCK_MONOTONIC);
 		ready_by = probe_at + cfg.ready_timeout;
 		return;
@@ -717,6 +721,8 @@ int main(int argc, char **argv)
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
 		if (awaiting) {
 			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by;
+			if (closed_at && closed_at + PROBE_MS * 2 < next)
+				next = closed_at + PROBE_MS * 2;
 			if (wake < 0 || next < wake)
 				wake = next;
 		}

@@ -1,5 +1,6 @@
 /* Readiness: see ready.h. */
 #include "ready.h"
+#include "proc.h"
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -200,20 +201,11 @@ int ready_pollfd(struct pollfd *p)
 static int descends(pid_t pid, pid_t main)
 {
 	for (int depth = 0; pid > 1 && depth < 64; depth++) {
+		char state;
+		pid_t pgrp;
 		if (pid == main)
 			return 1;
-		char p[32], buf[512];
-		snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return 0;
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			return 0;
-		buf[n] = 0;
-		const char *end = strrchr(buf, ')');
-		if (!end || sscanf(end + 2, "%*c %d", &pid) != 1)
+		if (proc_stat(pid, &state, &pid, &pgrp) < 0)
 			return 0;
 	}
 	return 0;
