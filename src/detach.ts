@@ -93,6 +93,9 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
   if (name === "reported an error") fail("notready", `${s.argv[0]} reported ERRNO=${f.errno} (${new OsError(f.errno).message}); it was stopped`);
   if (name === "closed its readiness fd") fail("notready", `${s.argv[0]} closed its readiness fd without writing a newline; it was stopped`);
   if (f.step === EXEC_STEP) onExec(f.errno);
+  // The readiness fd is moved into place in the same step: a number past the open-file limit cannot be.
+  if (name === "close fds" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
+    fail("usage", `--ready fd:${s.readyTo}: fd ${s.readyTo} is above the daemon's open-file limit`);
   const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
   const denied = f.errno === E.EPERM || f.errno === E.EACCES;

@@ -315,6 +315,14 @@ describe("--ready notify", () => {
 });
 
 describe("--ready fd:N", () => {
+  test("a number past the open-file limit: a usage error that says so, nothing left", async () => {
+    const dir = tempDir();
+    // Bun raises the soft limit to the hard one, so the hard one is what the daemon gets.
+    const r = Bun.spawnSync(["sh", "-c", `ulimit -n 1024 && exec "$@"`, "sh", BIN, "--ready", "fd:5000", "-p", `${dir}/p.pid`, "--", "/bin/sleep", "1000"], { stderr: "pipe" });
+    expect([r.exitCode, r.stderr.toString()]).toEqual([64, "daemonize: error: --ready fd:5000: fd 5000 is above the daemon's open-file limit\n"]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   test("a newline on fd 3: start returns once it is written, not before", async () => {
     const dir = dirFor();
     const s = await start(dir, ["--ready", "fd:3"], `echo $$ > ${dir}/me; sleep 0.3; touch ${dir}/told; echo >&3; exec sleep 1000`);
