@@ -3,23 +3,11 @@
 // Its agreement with a real start on every failure is tested in errors.test.ts.
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync } from "node:fs";
-import { cleanup, isRoot, PROBE, procArgv, readPid, run, startProbe, tempDir, track } from "./helpers";
+import { cleanup, isRoot, marked, PROBE, readPid, run, startProbe, tempDir, track } from "./helpers";
 
 afterEach(cleanup);
 
 const NAMES = ["user", "chdir", "arguments", "environment", "program", "pidfile", "stdio", "daemon", "exec"];
-
-/** Pids whose argv holds `marker`: a check must leave none. */
-const marked = (marker: string) =>
-  readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return procArgv(Number(e)).includes(marker);
-      } catch {
-        return false;
-      }
-    });
 
 describe("--check", () => {
   test.skipIf(!isRoot)("a start that would work: one ok line per check, exit 0, nothing created or started; the start then agrees", async () => {

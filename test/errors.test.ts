@@ -2,7 +2,7 @@
 // code, and leaves nothing behind (no pidfile, no log it created, no process).
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, kill, missing, PROBE, procArgv, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { BIN, cleanup, isRoot, kill, marked, missing, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -107,20 +107,6 @@ const cases: Case[] = [
   { name: "program not in PATH", args: (d) => [...plain(d), "-E", `PATH=${d}:relative`, "--", "no-such-program-dz"], code: 127, message: (d) => `program no-such-program-dz not found in PATH (${d}:relative)` },
   { name: "program missing inside the chroot", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "--", "/bin/probe"], setup: jail, code: 127, message: (d) => `program /bin/probe not found in ${d}/jail`, rootOnly: true },
 ];
-
-/** Processes whose argv carries this case's marker, launcher forks included. */
-function marked(marker: string): number[] {
-  return readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return procArgv(Number(e)).includes(marker);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 /** Runs a case, with `leading` options first; judges the message, the code, and that nothing is left behind. */
 async function attempt(c: Case, leading: string[] = []) {

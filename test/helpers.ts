@@ -153,6 +153,20 @@ export function procFds(pid: number): Map<number, string> {
   return out;
 }
 
+/** Live processes with an argument that holds `marker`: what a test's program tree left running. */
+export function marked(marker: string): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return alive(pid) && procArgv(pid).some((a) => a.includes(marker));
+      } catch {
+        return false;
+      }
+    });
+}
+
 export const procArgv = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`).toString().split("\0").slice(0, -1);
 
 export function procEnv(pid: number): Map<string, string> {

@@ -360,13 +360,18 @@ describe.skipIf(!isRoot)("--check --supervise", () => {
 describe.skipIf(!isRoot || missing("the monitor's pidfile lock", ["flock", "util-linux"]))("the monitor's pidfile lock", () => {
   const flockFree = (pidfile: string) => Bun.spawnSync(["flock", "-n", pidfile, "true"]).exitCode;
 
-  test("held for the monitor's life; stop removes the pidfile", async () => {
+  /** A supervised probe with its pidfile and log; its monitor and first run. */
+  async function supervised() {
     const dir = tempDir();
     const pidfile = `${dir}/l.pid`;
     const log = `${dir}/l.log`;
     expect((await run(["--supervise", "-p", pidfile, "-l", log, "--", PROBE])).code).toBe(0);
     const monitor = track(readPid(pidfile));
-    const child = await nextRun(pidfile, log, []);
+    return { pidfile, log, monitor, child: await nextRun(pidfile, log, []) };
+  }
+
+  test("held for the monitor's life; stop removes the pidfile", async () => {
+    const { pidfile, monitor, child } = await supervised();
     expect(flockFree(pidfile)).toBe(1);
     expect((await run(["stop", "-p", pidfile])).code).toBe(0);
     expect(existsSync(pidfile)).toBe(false);
@@ -374,12 +379,7 @@ describe.skipIf(!isRoot || missing("the monitor's pidfile lock", ["flock", "util
   });
 
   test("a monitor killed with SIGKILL takes its run along; its pidfile is dead and a new start takes it over", async () => {
-    const dir = tempDir();
-    const pidfile = `${dir}/l.pid`;
-    const log = `${dir}/l.log`;
-    expect((await run(["--supervise", "-p", pidfile, "-l", log, "--", PROBE])).code).toBe(0);
-    const monitor = track(readPid(pidfile));
-    const child = await nextRun(pidfile, log, []);
+    const { pidfile, log, monitor, child } = await supervised();
     await kill(monitor);
     await waitFor(() => !alive(child), "the run to die with its monitor");
     expect(readPid(pidfile)).toBe(monitor);

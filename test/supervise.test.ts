@@ -3,8 +3,8 @@
 // files each run leaves. Hygiene of every run, races and PID 1 are in
 // supervise-runs.test.ts.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { alive, cleanup, kill, PROBE, procStat, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { existsSync, readFileSync } from "node:fs";
+import { alive, cleanup, kill, marked, PROBE, procStat, readPid, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -40,19 +40,6 @@ const starts = (dir: string): number[] =>
 /** The monitor's children, zombies included. */
 const children = (pid: number): number[] =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-
-/** Every process whose argv names `marker`: what a test's program tree left running. */
-const marked = (marker: string): number[] =>
-  readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return alive(Number(e)) && readFileSync(`/proc/${e}/cmdline`, "utf8").includes(marker);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 
 describe("restart policy", () => {
   test("a crash loop waits the delay, doubling up to the cap", async () => {
