@@ -402,11 +402,6 @@ int relay_setting(const char *key, const char *value)
 	return 0;
 }
 
-int relay_active(void)
-{
-	return streams[0].rd >= 0 || streams[1].rd >= 0;
-}
-
 int relay_start(int64_t *out, int64_t *err, int64_t uid, int64_t gid, int64_t umask)
 {
 	file_uid = uid;

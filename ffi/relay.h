@@ -13,7 +13,6 @@
 HIDDEN int relay_setting(const char *key, const char *value);
 /* Makes the pipes; says which fd each run gets as stdout and stderr. The target user owns new log files. */
 HIDDEN int relay_start(int64_t *out, int64_t *err, int64_t uid, int64_t gid, int64_t umask);
-HIDDEN int relay_active(void);
 /* The pipes to poll now (none while their log cannot be written); returns how many were added. */
 HIDDEN int relay_pollfds(struct pollfd *p);
 HIDDEN void relay_ready(const struct pollfd *p, int n);
