@@ -15,6 +15,8 @@ interface Case {
   setup?: (dir: string) => void;
   /** Run the launcher as nobody instead of root. */
   asNobody?: boolean;
+  /** Run the launcher with this stack limit, which bounds the daemon's arguments and environment. */
+  stackKiB?: number;
   rootOnly?: boolean;
 }
 
@@ -102,6 +104,8 @@ const cases: Case[] = [
   { name: "#! interpreter only root can run", args: (d) => [...plain(d), "-u", "nobody", "--", `${d}/prog`], setup: (d) => { mkdirSync(`${d}/private`, { mode: 0o700 }); copyFileSync("/bin/sh", `${d}/private/sh`); chmodSync(`${d}/private/sh`, 0o755); script(d, "prog", `#!${d}/private/sh\necho hi\n`); }, code: 126, message: (d) => `exec ${d}/prog: Permission denied`, rootOnly: true },
   { name: "dynamic program in a chroot without its loader", args: (d) => [...plain(d), "--chroot", `${d}/jail`, "--", "/bin/true"], setup: (d) => { jail(d); copyFileSync("/bin/true", `${d}/jail/bin/true`); chmodSync(`${d}/jail/bin/true`, 0o755); }, code: 126, message: () => "exec /bin/true: No such file or directory (its ELF interpreter is missing)", rootOnly: true },
   { name: "program is a symlink loop", args: (d) => [...plain(d), "--", `${d}/loop`], setup: (d) => symlinkSync("loop", `${d}/loop`), code: 126, message: (d) => `program ${d}/loop: Too many levels of symbolic links` },
+  // A quarter of a 2 MiB stack is less than the 900 KB environment: only the exec can tell.
+  { name: "arguments and environment past the kernel's total", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, Array.from({ length: 9 }, (_, i) => `V${i}=${"x".repeat(100_000)}\n`).join("")), stackKiB: 2048, code: 71, message: () => `exec ${P}: Argument list too long` },
   { name: "a newline in the program name stays on one line", args: (d) => [...plain(d), "-E", `PATH=${d}`, "--", "two\nlines"], code: 127, message: (d) => `program two\\nlines not found in PATH (${d})` },
   { name: "program not found", args: (d) => [...plain(d), "--", `${d}/nope`], code: 127, message: (d) => `program ${d}/nope not found` },
   { name: "program not in PATH", args: (d) => [...plain(d), "-E", `PATH=${d}:relative`, "--", "no-such-program-dz"], code: 127, message: (d) => `program no-such-program-dz not found in PATH (${d}:relative)` },
@@ -110,26 +114,30 @@ const cases: Case[] = [
 
 /** Runs a case, with `leading` options first; judges the message, the code, and that nothing is left behind. */
 async function attempt(c: Case, leading: string[] = []) {
-    const dir = tempDir();
-    c.setup?.(dir);
-    const before = new Set(readdirSync(dir));
-    const marker = `marker-${Math.random()}`;
-    const args = [...leading, ...c.args(dir)];
-    const full = args.includes("--") && args.at(-1) !== "--" ? [...args, marker] : args;
-    const r = c.asNobody
-      ? await (async () => {
-          const p = Bun.spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", BIN, ...full], { stderr: "pipe", stdout: "pipe" });
-          return { code: await p.exited, stderr: await new Response(p.stderr).text() };
-        })()
-      : await run(full);
-    const expected = c.message(dir);
-    expect(r.stderr).toEqual(typeof expected === "string" ? `daemonize: error: ${expected}\n` : expect.stringMatching(expected));
-    expect(r.code).toBe(c.code);
-    expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
-    // A case that wrongly started its program fails here, and its daemon still ends with the test.
-    const left = marked(marker);
-    left.forEach(track);
-    expect(left).toEqual([]);
+  const dir = tempDir();
+  c.setup?.(dir);
+  const before = new Set(readdirSync(dir));
+  const marker = `marker-${Math.random()}`;
+  const args = [...leading, ...c.args(dir)];
+  const full = args.includes("--") && args.at(-1) !== "--" ? [...args, marker] : args;
+  const via = [
+    ...(c.asNobody ? ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"] : []),
+    ...(c.stackKiB ? ["sh", "-c", `ulimit -s ${c.stackKiB} && exec "$@"`, "sh"] : []),
+  ];
+  const r = via.length
+    ? await (async () => {
+        const p = Bun.spawn([...via, BIN, ...full], { stderr: "pipe", stdout: "pipe" });
+        return { code: await p.exited, stderr: await new Response(p.stderr).text() };
+      })()
+    : await run(full);
+  const expected = c.message(dir);
+  expect(r.stderr).toEqual(typeof expected === "string" ? `daemonize: error: ${expected}\n` : expect.stringMatching(expected));
+  expect(r.code).toBe(c.code);
+  expect(readdirSync(dir).filter((f) => !before.has(f))).toEqual([]);
+  // A case that wrongly started its program fails here, and its daemon still ends with the test.
+  const left = marked(marker);
+  left.forEach(track);
+  expect(left).toEqual([]);
 }
 
 const skip = (c: Case) => (Boolean(c.rootOnly || c.asNobody) && !isRoot) || (Boolean(c.asNobody) && missing("bad input as non-root", ["setpriv", "util-linux"]));
