@@ -523,12 +523,13 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		ready_armed();
 	}
 	pid_t daemon = (pid_t)pid, pgid = getpgid(daemon);
-	for (;;) {
+	for (int looked = 0;; looked = 1) {
 		struct pollfd p[1];
 		int n = ready_pollfd(p);
 		int64_t left = ready_deadline - now_ms();
-		/* The daemon's death is seen within a probe's time, whatever the protocol. */
-		poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
+		/* A look first, for a program ready at once; then the daemon's death is seen within a probe's time. */
+		if (looked)
+			poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
 		struct ready_event e;
 		ready_check(daemon, &e);
 		if (e.extend_ms)

@@ -2,10 +2,10 @@
 // `> file`, `| cat` and the loggers Debian ships (apt-get install s6 daemontools daemon supervisor),
 // and how soon after a program is ready `--ready` lets the launcher return.
 // Prints markdown tables.
-import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
+import { median, monotonicNs, needCc } from "./bench-common";
 
 const root = new URL("..", import.meta.url).pathname;
 // As in bench.ts: no npm_* variables, which every daemon would otherwise carry.
@@ -28,20 +28,8 @@ function probeMs(source: string) {
 const launcherProbeMs = probeMs("launcher.c");
 const monitorProbeMs = probeMs("monitor.c");
 
-if (!Bun.which("cc")) {
-  console.error("bench: cc is missing (apt-get install gcc libc6-dev)");
-  process.exit(1);
-}
+needCc();
 
-// Bun's process.hrtime counts from the process's start, not CLOCK_MONOTONIC's origin (a fresh
-// process reads about 10 ms where clock_gettime reads the uptime): read the clock the programs stamp with.
-const libc = dlopen("libc.so.6", { clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 } });
-const CLOCK_MONOTONIC = 1;
-const timespec = new BigInt64Array(2);
-function monotonicNs(): bigint {
-  libc.symbols.clock_gettime(CLOCK_MONOTONIC, timespec);
-  return (timespec[0] as bigint) * 1_000_000_000n + (timespec[1] as bigint);
-}
 
 const tmp = mkdtempSync("/tmp/daemonize-bench-logs-");
 const bin = `${tmp}/daemonize`;
@@ -392,11 +380,6 @@ async function readyStart(c: Case, dir: string): Promise<number> {
   }
 }
 
-function median(x: number[]) {
-  const s = [...x].sort((a, b) => a - b);
-  return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-}
-
 /** Whatever a failed run left, stopped before its directory (and the pidfiles in it) goes. */
 function stopLeftovers() {
   for (const pidfile of pidfiles)
@@ -499,9 +482,9 @@ waits before it spawns a program are not log throughput. Every file is in ${tmp.
   });
   console.log(`
 notify and fd: wake the launcher (or the monitor) as the program speaks. file: and tcp: are polled: a plain start's launcher
-looks first ${launcherProbeMs} ms after its wait begins, then every ${launcherProbeMs} ms (PROBE_MS in ffi/launcher.c); the --supervise monitor
-looks as the run has exec'd, then every ${monitorProbeMs} ms (PROBE_MS in ffi/monitor.c). A program ready a millisecond after its exec,
-as this one is, is found by the next look: ${launcherProbeMs} ms later, unless the monitor's first look already finds it.
+looks as soon as the daemon has exec'd, then every ${launcherProbeMs} ms (PROBE_MS in ffi/launcher.c); the --supervise monitor
+as soon as the run has exec'd, then every ${monitorProbeMs} ms (PROBE_MS in ffi/monitor.c). A program ready a millisecond after its exec,
+as this one is, is mostly missed by the first look and found by the next, ${launcherProbeMs} ms later.
 Each start's daemon is stopped with \`daemonize stop\` before the next, outside the measurement.`);
 } catch (e) {
   console.error(`bench: ${(e as Error).message}`);

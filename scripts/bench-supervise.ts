@@ -2,10 +2,10 @@
 // (apt-get install runit s6 daemontools supervisor daemon): the supervising process's memory,
 // how soon a killed program runs again, and whether 10,000 crash-restarts leave the monitor as it was.
 // Prints markdown tables.
-import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { Subprocess } from "bun";
+import { median, monotonicNs, needCc } from "./bench-common";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -20,19 +20,8 @@ const RESTART_TIMEOUT_MS = 30_000;
 const WARMUP_STARTS = 100;
 const SNAPSHOT_READS = 20;
 
-if (!Bun.which("cc")) {
-  console.error("bench: cc is missing (apt-get install gcc libc6-dev)");
-  process.exit(1);
-}
+needCc();
 
-// Bun's process.hrtime counts from the process's start, not CLOCK_MONOTONIC's origin: read the clock the program stamps with.
-const libc = dlopen("libc.so.6", { clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 } });
-const CLOCK_MONOTONIC = 1;
-const timespec = new BigInt64Array(2);
-function monotonicNs(): bigint {
-  libc.symbols.clock_gettime(CLOCK_MONOTONIC, timespec);
-  return (timespec[0] as bigint) * 1_000_000_000n + (timespec[1] as bigint);
-}
 
 const tmp = mkdtempSync("/tmp/daemonize-bench-supervise-");
 const stamp = `${tmp}/stamp`;
@@ -417,8 +406,7 @@ function range(x: number[]) {
 function latency(t?: number[]) {
   if (!t?.length) return "— | —";
   const s = [...t].sort((a, b) => a - b);
-  const median = s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-  return `${median.toFixed(2)} | ${(s[0] as number).toFixed(2)} … ${(s.at(-1) as number).toFixed(2)}`;
+  return `${median(s).toFixed(2)} | ${(s[0] as number).toFixed(2)} … ${(s.at(-1) as number).toFixed(2)}`;
 }
 
 let failed = false;

@@ -4,6 +4,7 @@
 // Prints markdown tables.
 import { $ } from "bun";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { median } from "./bench-common";
 import { FLAGS } from "./flags";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -65,9 +66,8 @@ const json = `${tmp}/results.json`;
 function summary(times: number[]) {
   const t = [...times].sort((a, b) => a - b);
   const mean = t.reduce((a, b) => a + b, 0) / t.length;
-  const median = t.length % 2 ? (t[t.length >> 1] as number) : ((t[t.length / 2 - 1] as number) + (t[t.length / 2] as number)) / 2;
   const stddev = Math.sqrt(t.reduce((a, b) => a + (b - mean) ** 2, 0) / (t.length - 1));
-  return { median, mean, stddev, min: t[0] as number, max: t.at(-1) as number };
+  return { median: median(t), mean, stddev, min: t[0] as number, max: t.at(-1) as number };
 }
 
 // hyperfine runs all of one command, then all of the next: on a shared machine the
