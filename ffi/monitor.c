@@ -13,7 +13,7 @@
  *
  * State for `daemonize status` lives in the attribute user.daemonize.supervise
  * of the pidfile, which the monitor holds open and locked for its whole life:
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID SESSION", and the
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", and the
  * program's last STATUS= (sd_notify) in user.daemonize.status.
  */
 #include "ready.h"
@@ -107,9 +107,8 @@ static void save_state(void)
 		snprintf(last, sizeof last, "exit:%d", last_code);
 	else if (last_signal)
 		snprintf(last, sizeof last, "signal:%d", last_signal);
-	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d %d", STATE[state], (int)run_pid, (long long)restarts,
-			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid(),
-			 (int)getsid(0));
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d", STATE[state], (int)run_pid, (long long)restarts,
+			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid());
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, "user.daemonize.supervise", v, (size_t)n, 0);
 }

@@ -84,18 +84,16 @@ export interface Supervised {
   /** --ready notify: the program's last STATUS=, and its MAINPID= if it gave one. */
   notifyStatus?: string;
   mainPid?: number;
-  /** The session the monitor and every run of its program share. */
-  session: number;
 }
 
 /**
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID SESSION", then on
+ * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", then on
  * a line of its own the program's last STATUS=; `live`: the monitor is running.
  */
-export function supervised(text: string, live: boolean): Supervised | undefined {
+function supervised(text: string, live: boolean): Supervised | undefined {
   const newline = text.indexOf("\n");
   const said = newline < 0 ? "" : text.slice(newline + 1);
-  const [state, child, restarts, started, last, stop, reopens, main, session] = (newline < 0 ? text : text.slice(0, newline)).split(" ");
+  const [state, child, restarts, started, last, stop, reopens, main] = (newline < 0 ? text : text.slice(0, newline)).split(" ");
   if (!["starting", "running", "backoff", "stopping", "failed"].includes(state as string)) return undefined;
   const pid = live && Number(child) > 0 ? Number(child) : undefined;
   const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
@@ -108,7 +106,6 @@ export function supervised(text: string, live: boolean): Supervised | undefined 
     logReopens: Number(reopens) || 0,
     ...(said ? { notifyStatus: said } : {}),
     ...(Number(main) > 1 ? { mainPid: Number(main) } : {}),
-    session: Number(session) || 0,
   };
 }
 
@@ -167,10 +164,6 @@ function deliver(pid: number, ticks: number, sig: number, value?: number): "sent
 export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): Promise<Outcome> {
   const found = examineOrExplain(pidfile, unsafe);
   if (found.state === "unusable") return outcome("failed", found.message);
-  if (found.state === "dead" && found.monitor !== undefined) {
-    const swept = (await import("./supervise")).sweep(pidfile, unsafe);
-    if (swept) return outcome("done", `not running; killed ${swept} process${swept === 1 ? "" : "es"} its killed monitor left`);
-  }
   if (found.state !== "running") return outcome("done", "not running");
   const { pid, ticks } = found;
   const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, true);
@@ -278,4 +271,3 @@ export async function logs(pidfile: string, lines: number, follow: boolean, unsa
   }
   return outcome("done", `printed ${path}`);
 }
-

@@ -13,18 +13,16 @@
 //   9. publish   the pidfile names the monitor
 //  10. release   the monitor execs, starts the first run and reports its exec on
 //                the status pipe, so a failure leaves nothing, as in a plain start
-import { readdirSync } from "node:fs";
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
 import { execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
-import { type Draft, discard, draft, type Examined, examine, publish, unpublish } from "./pidfile";
-import { supervised } from "./control";
+import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
 import { explainExec } from "./program";
 import { type Prepared, start } from "./start";
 import { absolute, basename, dirname } from "./paths";
-import { close, cstr, E, fstat, kill, O, OsError, open, readFile, stat } from "./sys";
+import { close, cstr, E, fstat, O, OsError, open, stat } from "./sys";
 
 /** The monitor's image as an executable memory file; the caller closes it. */
 export async function monitorImage(): Promise<number> {
@@ -137,7 +135,6 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   const policy = o.supervise as Policy;
   const { pidfile, spec: run } = p;
   const onExec = explainExec(p.program);
-  if (pidfile) sweep(pidfile, o.unsafe);
   const w = wire(p, o);
   const attrs = { monitor: firstState(policy), logs: p.logs };
   try {
@@ -182,45 +179,4 @@ export async function supervise(o: StartOptions): Promise<{ pid: number }> {
   } finally {
     close(image);
   }
-}
-
-/** The live processes of a session. */
-function sessionMembers(session: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    const pid = Number(entry);
-    if (!pid) continue;
-    try {
-      const text = readFile(`/proc/${pid}/stat`);
-      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[3]) === session && fields[0] !== "Z" && fields[0] !== "X") out.push(pid);
-    } catch {}
-  }
-  return out;
-}
-
-/**
- * What a monitor killed with SIGKILL could not stop: its run died of the
- * parent-death signal, but the run's own children live on in the session the
- * monitor led its runs in. Every process still in that session is the
- * service's, since a session's id cannot pass to another while any member
- * lives; each is killed. Returns how many were.
- */
-export function sweep(pidfile: string, unsafe: boolean): number {
-  let found: Examined;
-  try {
-    found = examine(pidfile, unsafe);
-  } catch {
-    return 0;
-  }
-  if (found.state !== "dead" || found.monitor === undefined) return 0;
-  const session = supervised(found.monitor, false)?.session;
-  if (!session) return 0;
-  const left = sessionMembers(session).filter((pid) => pid !== process.pid);
-  for (const pid of left) {
-    try {
-      kill(pid, 9);
-    } catch {}
-  }
-  return left.length;
 }
