@@ -163,7 +163,8 @@ describe("stopping all of it", () => {
 
   test("SIGKILL of the monitor leaves no program running, and the next start works", async () => {
     const dir = tempDir();
-    const { monitor, pidfile } = await supervise(dir, "sleep 1000");
+    // exec: the program itself is the one the parent-death signal reaches; its own children would outlive it.
+    const { monitor, pidfile } = await supervise(dir, "exec sleep 1000");
     const child = track((await status(pidfile)).child as number);
     await kill(monitor);
     await waitFor(() => !alive(child), "the parent-death signal to end the program");
