@@ -179,6 +179,19 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
+	/* --ready fd:N is moved onto N in the daemon: the pipes it reports and waits on must be elsewhere. */
+	if (s->ready_to >= 0)
+		for (int *fd = &status[0]; fd <= &go[1]; fd++)
+			if (*fd == s->ready_to) {
+				int moved = fcntl(*fd, F_DUPFD_CLOEXEC, (int)s->ready_to + 1);
+				if (moved < 0) {
+					int e = errno;
+					close(status[0]), close(status[1]), close(go[0]), close(go[1]);
+					return fail(res, STEP_PIPE, e);
+				}
+				close(*fd);
+				*fd = moved;
+			}
 	char *first = new_stack(STACK_SIZE);
 	if (!args.stack)
 		args.stack = new_stack(STACK_SIZE);
@@ -537,8 +550,6 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		snprintf(status, (size_t)size, "%s", ready_status());
 		if (e.ready)
 			return 0;
-		if (e.status)
-			return 1;
 		siginfo_t info = { 0 };
 		int exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
 		/* Exiting closes fd:N before the exit itself shows: a close is believed only once the daemon outlived it. */
@@ -547,6 +558,9 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 			exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
 		}
 		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms() >= ready_deadline ? STEP_TIMEOUT : -1;
+		/* A STATUS= is handed up only once the rest of its message has been judged. */
+		if (step < 0 && e.status)
+			return 1;
 		if (step < 0)
 			continue;
 		int err = exited ? (info.si_code == CLD_EXITED ? info.si_status << 8 : info.si_status) : e.err;

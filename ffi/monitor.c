@@ -68,8 +68,10 @@ static enum goal goal = NONE;
 static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
+/* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
+static int reopen_asked;
 static int64_t ready_by, probe_at, closed_at;
-static int64_t run_started, run_started_wall, delay, restarts, restart_at, kill_at, scan_at, reopens;
+static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
 static pid_t termed[256];
 static int nterm, group_termed;
@@ -154,6 +156,8 @@ static void report_first(int step, long err)
 	}
 }
 
+static void save_status(void);
+
 static void start_run(void)
 {
 	int p[2];
@@ -163,9 +167,18 @@ static void start_run(void)
 	long armed = ready_arm(&spec.ready_fd, &spec.ready_to);
 	if (armed < 0)
 		say("--ready: %s", strerror((int)-armed));
+	if (ready_wanted())
+		save_status();
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
+	/* --ready fd:N is moved onto N in the run: its status pipe must be elsewhere. */
+	for (int i = 0; i < 2 && spec.ready_to >= 0; i++)
+		if (p[i] == spec.ready_to) {
+			int moved = fcntl(p[i], F_DUPFD_CLOEXEC, (int)spec.ready_to + 1);
+			close(p[i]);
+			p[i] = moved;
+		}
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
@@ -414,8 +427,8 @@ static void decide(void)
 		finish(last_status());
 	}
 	int64_t t = now_ms(CLOCK_MONOTONIC);
-	if (cfg.max_restarts > 0 && restarts >= cfg.max_restarts &&
-	    t - restart_times[(restarts - cfg.max_restarts) % MAX_RESTARTS] < cfg.window) {
+	if (cfg.max_restarts > 0 && counted_restarts >= cfg.max_restarts &&
+	    t - restart_times[(counted_restarts - cfg.max_restarts) % MAX_RESTARTS] < cfg.window) {
 		set_state(FAILED);
 		say("%s %s; giving up after %lld restarts within %lld ms", spec.path, how, (long long)cfg.max_restarts,
 		    (long long)cfg.window);
@@ -429,9 +442,11 @@ static void decide(void)
 	set_state(BACKOFF);
 }
 
-static void restart_now(void)
+/* `counted`: a restart the policy made, which the give-up window counts; one asked for is not. */
+static void restart_now(int counted)
 {
-	restart_times[restarts % MAX_RESTARTS] = now_ms(CLOCK_MONOTONIC);
+	if (counted)
+		restart_times[counted_restarts++ % MAX_RESTARTS] = now_ms(CLOCK_MONOTONIC);
 	restarts++;
 	start_run();
 }
@@ -451,11 +466,14 @@ static void tree_check(void)
 		break;
 	case FIRST_FAILED:
 		ready_close();
+		/* In the foreground no launcher is left to remove the pidfile this process published. */
+		if (report_fd < 0)
+			remove_pidfile();
 		_exit(first_failure);
 		break;
 	case RESTART_RUN:
 		delay = cfg.delay;
-		restart_now();
+		restart_now(0);
 		break;
 	case AFTER_RUN:
 		decide();
@@ -519,14 +537,14 @@ static void on_signal(const struct signalfd_siginfo *si)
 			stop_tree(RESTART_RUN);
 		else if (si->ssi_int == REOPEN) {
 			relay_reopen();
-			reopens++;
-			save_state();
+			reopen_asked = 1;
 		}
 		else if (si->ssi_int > 0 && si->ssi_int < 65 && run_pid > 0)
 			kill(run_pid, si->ssi_int);
 		break;
 	default:
-		if (run_pid > 0)
+		/* A signal the monitor's own write raised (SIGPIPE, SIGXFSZ) is not the program's to get. */
+		if (run_pid > 0 && si->ssi_pid != (uint32_t)self)
 			kill(run_pid, (int)si->ssi_signo);
 	}
 }
@@ -743,6 +761,11 @@ int main(int argc, char **argv)
 			on_signal(&si);
 		t = now_ms(CLOCK_MONOTONIC);
 		relay_tick(t);
+		if (reopen_asked && !relay_reopening()) {
+			reopen_asked = 0;
+			reopens++;
+			save_state();
+		}
 		if (goal != NONE) {
 			if (!killing && t >= kill_at) {
 				killing = 1;
@@ -755,6 +778,6 @@ int main(int argc, char **argv)
 			}
 			tree_check();
 		} else if (state == BACKOFF && t >= restart_at)
-			restart_now();
+			restart_now(1);
 	}
 }

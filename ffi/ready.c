@@ -165,6 +165,9 @@ long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
 
 long ready_arm(int64_t *fd, int64_t *to)
 {
+	/* What a run said of itself is the run's: a new one starts with nothing said. */
+	mainpid = 0;
+	status[0] = 0;
 	*fd = *to = -1;
 	if (kind != FD)
 		return 0;
@@ -197,13 +200,17 @@ int ready_pollfd(struct pollfd *p)
 	return 1;
 }
 
-/* Whether pid is `main` or descends from it, by the parents /proc gives. */
+/*
+ * Whether pid is `main` or descends from it, by the parents /proc gives. The
+ * waiter (launcher or monitor) is the subreaper of main's tree, so an orphan
+ * of it that came back here counts too.
+ */
 static int descends(pid_t pid, pid_t main)
 {
 	for (int depth = 0; pid > 1 && depth < 64; depth++) {
 		char state;
 		pid_t pgrp;
-		if (pid == main)
+		if (pid == main || pid == getpid())
 			return 1;
 		if (proc_stat(pid, &state, &pid, &pgrp) < 0)
 			return 0;

@@ -455,10 +455,9 @@ int64_t relay_wake(int64_t now)
 	int64_t wake = -1;
 	for (int i = 0; i < 2; i++) {
 		const struct stream *st = &streams[i];
-		if (blocked(st))
-			wake = failed_at + RETRY_MS;
-		else if (st->used && st->len == 0 && (wake < 0 || idle_since + IDLE_MS < wake))
-			wake = idle_since + IDLE_MS;
+		int64_t at = blocked(st) ? failed_at + RETRY_MS : st->used && st->len == 0 ? idle_since + IDLE_MS : -1;
+		if (at >= 0 && (wake < 0 || at < wake))
+			wake = at;
 	}
 	return wake < 0 ? -1 : wake < now ? now : wake;
 }
@@ -489,12 +488,17 @@ void relay_reopen(void)
 {
 	for (int i = 0; i < 2; i++)
 		sinks[i].reopen = sinks[i].dir >= 0;
-	/* Now, unless a line is half written: then at its end. */
+	/* Now, unless a line is half written (a full disk): then at its end. */
 	for (int i = 0; i < 2; i++)
 		if (sinks[i].reopen && !sinks[i].midline) {
 			sinks[i].reopen = 0;
 			reopen_sink(&sinks[i]);
 		}
+}
+
+int relay_reopening(void)
+{
+	return sinks[0].reopen + sinks[1].reopen;
 }
 
 void relay_run(pid_t pid)

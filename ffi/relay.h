@@ -22,6 +22,8 @@ HIDDEN void relay_tick(int64_t now);
 /* Everything the pipes hold, written; with `whole`, a last line without its newline too (a run ended). */
 HIDDEN void relay_drain(int whole);
 HIDDEN void relay_reopen(void);
+/* How many logs still wait for the reopen asked for: each is done at its next line boundary. */
+HIDDEN int relay_reopening(void);
 /* The pid syslog names for the program's lines. */
 HIDDEN void relay_run(pid_t pid);
 /* The monitor's own message, as a line of stderr's; 0 when there is no relay to take it. */

@@ -301,7 +301,7 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   return policy;
 }
 
-function parseReady(values: Map<string, string>, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
+function parseReady(values: Map<string, string>, cwd: string, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
   const how = values.get("ready");
   if (how === undefined) {
     if (values.has("ready-timeout")) usage("--ready-timeout goes with --ready");
@@ -313,9 +313,16 @@ function parseReady(values: Map<string, string>, keepFds: number[], foreground: 
   if (fd && Number(fd[1]) < 3) usage(`--ready ${how}: stdin, stdout and stderr are daemonize's; use fd 3 or above`);
   if (fd && keepFds.includes(Number(fd[1]))) usage(`--ready ${how}: fd ${fd[1]} is also given with --keep-fd`);
   if (tcp && (Number(tcp[2]) < 1 || Number(tcp[2]) > 65535)) usage(`--ready ${how}: no such port`);
+  // Nothing is looked up: a name could stand for anything by the time it resolves.
+  const host = tcp?.[1]?.replace(/^\[(.*)\]$/, "$1");
+  const ipv4 = host !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((n) => Number(n) < 256);
+  if (host !== undefined && host !== "localhost" && !ipv4 && !/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(host))
+    usage(`--ready ${how}: HOST must be an IP address or localhost`);
   // In the foreground no launcher is left to wait, but a monitor is.
   if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
-  return { how, timeout: parseDuration(values.get("ready-timeout") ?? "60s", "ready-timeout") };
+  // The path as the launcher sees it, wherever the monitor that looks for it runs.
+  const resolved = how.startsWith("file:") ? `file:${absolute(cwd, how.slice(5))}` : how;
+  return { how: resolved, timeout: parseDuration(values.get("ready-timeout") ?? "60s", "ready-timeout") };
 }
 
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
@@ -355,7 +362,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     json: flags.has("json"),
     supervise: parsePolicy(values, flags, flags.has("foreground"), values.get("pidfile")),
   };
-  options.ready = parseReady(values, options.keepFds, options.foreground, options.supervise !== undefined);
+  options.ready = parseReady(values, cwd, options.keepFds, options.foreground, options.supervise !== undefined);
   return options;
 }
 

@@ -36,20 +36,27 @@ function copy(fd: number, at: number): number {
   }
 }
 
-/** The files rotated after `old`, oldest first: FILE.k is where it went, FILE.k-1 … FILE.1 came after it. */
+/**
+ * The files rotated after `old`, oldest first: FILE.k is where it went, FILE.k-1 …
+ * FILE.1 came after it. A number may be missing for a moment while a rotation
+ * renames the files one by one, so the look goes on past a gap; if `old` itself
+ * has been rotated out of reach, every rotated file came after it.
+ */
 function rotatedAfter(path: string, old: Stat): string[] {
   const newer: string[] = [];
-  for (let k = 1; k <= 1000; k++) {
+  for (let k = 1, gap = 0; k <= 1000 && gap < 3; k++) {
     let st: Stat;
     try {
       st = stat(`${path}.${k}`, false);
     } catch {
-      return [];
+      gap++;
+      continue;
     }
+    gap = 0;
     if (same(st, old)) return newer.reverse();
     newer.push(`${path}.${k}`);
   }
-  return [];
+  return newer.reverse();
 }
 
 const openLog = (path: string) => open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);

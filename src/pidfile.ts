@@ -94,7 +94,7 @@ export type Examined =
   | { state: "running"; pid: number; ticks: number; monitor?: string; logs?: string[] };
 
 /** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
-function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
+function inspect(fd: number, path: string, unsafe: boolean, lockedHere = false): Exclude<Examined, { state: "none" }> {
   const st = fstat(fd);
   if (!isFile(st)) fail("cantcreat", `pidfile ${path} is not a regular file`);
   checkOwner(path, st, unsafe);
@@ -109,8 +109,10 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   const ticks = startTicks(pid);
   if (ticks === undefined) return { state: "dead", pid, monitor, logs };
   const recorded = fgetxattr(fd, XATTR);
-  // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is gone.
-  const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && (monitor === undefined || locked(fd));
+  // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is
+  // gone. So does one this process has locked, whose lock a test on the same fd would give up.
+  const gone = monitor !== undefined && (lockedHere || !locked(fd));
+  const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && !gone;
   return alive ? { state: "running", pid, ticks, monitor, logs } : { state: "dead", pid, monitor, logs };
 }
 
@@ -269,7 +271,7 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
       const old = lockCurrent(path);
       if (old === undefined) continue;
       try {
-        const other = inspect(old, path, unsafe);
+        const other = inspect(old, path, unsafe, true);
         if (other.state === "running") fail("running", `already running (pid ${other.pid})`);
         try {
           rename(tmp, path);

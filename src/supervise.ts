@@ -78,7 +78,9 @@ function wire(p: Prepared, o: StartOptions): Wiring {
   if (relay?.syslog !== undefined) w.settings.syslog = relay.syslog;
   if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
   // The trust rules for a log the monitor reopens: root's, the starter's or the target user's.
-  Object.assign(w.settings, { tag: basename(o.argv[0] as string), caller: process.geteuid?.() ?? 0 });
+  // RFC 3164 allows a tag 32 characters long.
+  const tag = Buffer.from(basename(o.argv[0] as string)).subarray(0, 32).toString().replace(/\uFFFD$/, "");
+  Object.assign(w.settings, { tag, caller: process.geteuid?.() ?? 0 });
   if (o.ready) Object.assign(w.settings, { ready: o.ready.how, "ready-timeout": o.ready.timeout });
   // systemd Type=notify: the monitor in the foreground is the service, and tells systemd once the program is ready.
   const notify = p.spec.envp.find((e) => e.startsWith("NOTIFY_SOCKET="))?.slice(14);
