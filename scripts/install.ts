@@ -76,7 +76,9 @@ function install(prefix: string, destdir: string) {
   const manifest: Manifest = { files: { ...old?.files }, dirs: [...(old?.dirs ?? [])] };
   const makeDirs = (dir: string) => {
     const missing: string[] = [];
-    for (let d = dir; !existsSync(at(d)); d = dirname(d)) missing.unshift(d);
+    // Stops at "/" too: a DESTDIR that does not exist yet is made as well, and is not ours to remove.
+    for (let d = dir; d !== "/" && !existsSync(at(d)); d = dirname(d)) missing.unshift(d);
+    if (!existsSync(at("/"))) mkdirSync(at("/"), { recursive: true });
     for (const d of missing) {
       mkdirSync(at(d));
       chmodSync(at(d), 0o755);
@@ -91,6 +93,10 @@ function install(prefix: string, destdir: string) {
     chmodSync(tmp, mode);
     renameSync(tmp, at(to));
   };
+  // A file already there that an earlier install did not write is someone else's (bmc daemonize has the same name).
+  for (const f of files)
+    if (existsSync(at(f.to)) && manifest.files[f.to] === undefined)
+      throw new Failure(`${at(f.to)} exists and was not installed here; remove it, or install under another --prefix`, 1);
   try {
     for (const f of files) {
       const bytes = readFileSync(join(root, f.from));
@@ -107,11 +113,18 @@ function install(prefix: string, destdir: string) {
 }
 
 function uninstall(prefix: string, destdir: string) {
-  const { manifest: manifestPath } = layout(prefix);
+  const { files, manifest: manifestPath } = layout(prefix);
   const at = (path: string) => destdir + path;
   const manifest = readManifest(at(manifestPath));
   if (!manifest) throw new Failure(`nothing to uninstall: no ${at(manifestPath)}`, 1);
+  // Whoever could write the manifest must not choose what root removes: only this layout's paths, and its directories.
+  const ours = new Set(files.map((f) => f.to));
+  const above = (dir: string) => files.some((f) => f.to.startsWith(`${dir}/`)) || manifestPath.startsWith(`${dir}/`);
   for (const [path, digest] of Object.entries(manifest.files)) {
+    if (!ours.has(path)) {
+      console.error(`kept ${at(path)}: not a file this script installs`);
+      continue;
+    }
     if (!existsSync(at(path))) continue;
     if (!statSync(at(path)).isFile() || sha256(readFileSync(at(path))) !== digest) {
       console.error(`kept ${at(path)}: changed since it was installed`);
@@ -122,7 +135,7 @@ function uninstall(prefix: string, destdir: string) {
   }
   unlinkSync(at(manifestPath));
   // Deepest first, and only when empty: anything else put there since stays.
-  for (const dir of [...manifest.dirs].sort((a, b) => b.length - a.length)) {
+  for (const dir of [...manifest.dirs].filter(above).sort((a, b) => b.length - a.length)) {
     try {
       rmdirSync(at(dir));
     } catch (e) {

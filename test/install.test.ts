@@ -146,6 +146,41 @@ describe("install-system and uninstall-system", () => {
     expect(readdirSync(dest)).toEqual([]);
   });
 
+  test("a DESTDIR that does not exist yet is made, and uninstall leaves it", () => {
+    const dest = `${tempDir()}/stage/root`;
+    const r = script(["install", "--prefix", "/opt/dz"], dest);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(existsSync(`${dest}/opt/dz/bin/daemonize`)).toBe(true);
+    expect(script(["uninstall", "--prefix", "/opt/dz"], dest).code).toBe(0);
+    expect(readdirSync(dest)).toEqual([]);
+  });
+
+  test("install refuses to replace a file it did not install (another package's daemonize)", () => {
+    const dest = destdir();
+    writeFileSync(`${dest}/usr/local/bin/daemonize`, "#!/bin/sh\necho bmc\n", { mode: 0o755 });
+    const before = tree(dest);
+    const r = script(["install"], dest);
+    expect([r.code, r.stderr]).toEqual([1, `install.ts: error: ${dest}/usr/local/bin/daemonize exists and was not installed here; remove it, or install under another --prefix\n`]);
+    expect(tree(dest)).toEqual(before);
+  });
+
+  test("uninstall removes only the paths this script installs, whatever the manifest lists", () => {
+    const dest = destdir();
+    expect(script(["install"], dest).code).toBe(0);
+    // A manifest edited by whoever could write the prefix: another file, with its right checksum, and a directory.
+    writeFileSync(`${dest}/victim`, "precious\n");
+    mkdirSync(`${dest}/empty`);
+    const path = `${dest}/usr/local/share/daemonize/manifest.json`;
+    const m = JSON.parse(readFileSync(path, "utf8"));
+    m.files["/victim"] = new Bun.CryptoHasher("sha256").update("precious\n").digest("hex");
+    m.dirs.push("/empty");
+    writeFileSync(path, JSON.stringify(m));
+    const r = script(["uninstall"], dest);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`kept ${dest}/victim: not a file this script installs\n`);
+    expect([existsSync(`${dest}/victim`), existsSync(`${dest}/empty`), existsSync(`${dest}/usr/local/bin/daemonize`)]).toEqual([true, true, false]);
+  });
+
   test("uninstall with nothing installed says so and removes nothing", () => {
     const dest = destdir();
     const before = tree(dest);
