@@ -3,11 +3,15 @@
 // that stops just before exec and asks, as the target user, whether the exec
 // would work. It creates nothing (no pidfile, no log) and starts nothing.
 import { isExecStep, stepError, trial } from "./detach";
-import { DaemonizeError } from "./errors";
+import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
 import { explainExec } from "./program";
 import { prepare, type Trace } from "./start";
-import { close } from "./sys";
+import { basename, dirname } from "./paths";
+import { access, close, E, OsError, W_OK, X_OK } from "./sys";
+
+/** Linux's longest file name. */
+const NAME_MAX = 255;
 
 export interface CheckLine {
   check: string;
@@ -19,6 +23,18 @@ export interface CheckReport {
   ok: boolean;
   exitCode: number;
   checks: CheckLine[];
+}
+
+/** What creating the pidfile's temporary file beside it (src/pidfile.ts draft) would say. */
+function canCreate(pidfile: string): void {
+  const tmp = `.${basename(pidfile)}.${process.pid}.tmp`;
+  try {
+    if (Buffer.byteLength(tmp) > NAME_MAX) throw new OsError(E.ENAMETOOLONG);
+    access(dirname(pidfile), W_OK | X_OK);
+  } catch (e) {
+    if (!(e instanceof OsError)) throw e;
+    fail("cantcreat", `cannot create pidfile ${pidfile}: ${e.message}`);
+  }
 }
 
 export async function check(o: StartOptions): Promise<CheckReport> {
@@ -35,7 +51,7 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       close(await monitorImage());
       t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
     }
-    const { who, program, spec, stdio } = prepare(o, t);
+    const { who, program, pidfile, spec, stdio } = prepare(o, t);
     try {
       const as = who && who.uid >= 0 ? `uid ${who.uid}` : `uid ${process.geteuid?.() ?? 0}`;
       const setUp = `${spec.root ? `chroot ${spec.root}, ` : ""}chdir ${spec.dir}, groups, gid, uid, umask, core limit, stdio, fds and signals`;
@@ -43,6 +59,12 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       const failed = trial(spec);
       if (failed && !isExecStep(failed)) stepError(failed, spec, explainExec(program));
       t.pass(`${setUp} done in a throwaway child as ${as}`);
+      // A start creates its pidfile here, once the daemon is set up and before it execs.
+      if (pidfile) {
+        t.begin("publish");
+        canCreate(pidfile);
+        t.pass(`${pidfile} can be created`);
+      }
       t.begin("exec");
       if (failed) stepError(failed, spec, explainExec(program));
       t.pass(`${program.path} (and any #! or ELF interpreter) can be executed as ${as}`);
