@@ -569,6 +569,12 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 	}
 }
 
+/* Whether --ready's argument is one ready.c can use: 0, or -EINVAL. */
+int dz_ready_config(const char *how)
+{
+	return ready_config(how);
+}
+
 /* The notify socket and its directory, gone. */
 void dz_ready_done(void)
 {

@@ -38,6 +38,7 @@ const symbols = {
   dz_ready_prepare: { args: [T.ptr, T.i64, T.i64, T.i64, T.ptr, T.i64, T.ptr], returns: T.i32 },
   dz_ready_wait: { args: [T.i64, T.i64, T.ptr, T.i64, T.ptr], returns: T.i32 },
   dz_ready_done: { args: [], returns: T.void },
+  dz_ready_config: { args: [T.ptr], returns: T.i32 },
   dz_pidfd_open: { args: [T.i32], returns: T.i32 },
   dz_pidfd_signal: { args: [T.i32, T.i32], returns: T.i32 },
   dz_kill: { args: [T.i32, T.i32], returns: T.i32 },

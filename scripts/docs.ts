@@ -32,10 +32,13 @@ function options(of: CommandName): Option[] {
   });
 }
 
+/** An option's value as written after it: " FILE", or "[=FACILITY]" for one that may be left out. */
+const spaced = (value: string | undefined) => (value === undefined ? "" : value.startsWith("[=") ? value : ` ${value}`);
+
 const md = (text: string) => text.replace(/\|/g, "\\|");
 
 function optionTable(of: CommandName): string {
-  const rows = options(of).map((o) => `| \`${o.flags.join(", ")}${o.value ? ` ${o.value}` : ""}\` | ${md(o.description)} |`);
+  const rows = options(of).map((o) => `| \`${o.flags.join(", ")}${spaced(o.value)}\` | ${md(o.description)} |`);
   return ["| option | meaning |", "|---|---|", ...rows].join("\n");
 }
 
@@ -79,7 +82,7 @@ function manPage(): string {
   ];
   for (const n of names) {
     out.push(`.SH ${n.toUpperCase()} OPTIONS`, roff(String(commands[n].meta.description)));
-    for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? ` \\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
+    for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
   }
   out.push(".SH EXIT STATUS", ".SS start");
   for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", STOP_EXIT]] as const) {

@@ -45,6 +45,11 @@ export async function check(o: StartOptions): Promise<CheckReport> {
     pass: (detail) => void checks.push({ check: current, ok: true, detail }),
   };
   try {
+    if (o.ready) {
+      t.begin("ready");
+      (await import("./ready")).checkReady(o.ready);
+      t.pass(`--ready ${o.ready.how}, waiting at most ${o.ready.timeout} ms`);
+    }
     if (o.supervise) {
       t.begin("monitor");
       const { monitorImage } = await import("./supervise");

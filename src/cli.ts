@@ -41,7 +41,7 @@ const startArgs = {
   "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
   "log-keep": { type: "string", valueHint: "N", description: "Rotated files to keep: FILE.1 newest to FILE.N (default 5)" },
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
-  syslog: { type: "string", valueHint: "FACILITY", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
+  syslog: { type: "string", valueHint: "[=FACILITY]", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
   "syslog-socket": { type: "string", valueHint: "PATH", description: "The syslog socket (default /dev/log)" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
@@ -183,7 +183,12 @@ export function scan(argv: string[], args: ArgsDef, operand?: string): Scanned {
         if (eq >= 0) usage(`option ${flag} takes no value`);
         out.flags.add(name);
       } else if (eq >= 0) take(name, token.slice(eq + 1));
-      else if (name in OPTIONAL_VALUE) take(name, OPTIONAL_VALUE[name] as string);
+      else if (name in OPTIONAL_VALUE) {
+        // --syslog local0 would start a program called local0.
+        const next = head[i + 1];
+        if (next !== undefined && FACILITIES.includes(next)) usage(`${flag} ${next}: give the facility after an =, as ${flag}=${next}`);
+        take(name, OPTIONAL_VALUE[name] as string);
+      }
       else if (i + 1 < head.length) take(name, head[++i] as string);
       else usage(`option ${flag} needs a value`);
       continue;
@@ -244,6 +249,7 @@ function parseSize(text: string, option: string): number {
   const m = /^(\d{1,12})([KMG]?)$/i.exec(text);
   const bytes = m ? Number(m[1]) * 1024 ** " KMG".indexOf((m[2] || " ").toUpperCase()) : 0;
   if (!bytes) usage(`--${option} ${JSON.stringify(text)} is not a size (10M, 512K, 1G or bytes)`);
+  if (bytes > Number.MAX_SAFE_INTEGER) usage(`--${option} ${JSON.stringify(text)} is larger than any file can be`);
   return bytes;
 }
 
@@ -251,6 +257,9 @@ function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | un
   const maxSize = values.get("log-max-size");
   if (values.has("log-keep") && maxSize === undefined) usage("--log-keep goes with --log-max-size");
   if (values.has("syslog-socket") && !values.has("syslog")) usage("--syslog-socket goes with --syslog");
+  const socket = values.get("syslog-socket");
+  // A socket address holds 107 bytes of path.
+  if (socket !== undefined && Buffer.byteLength(socket) > 107) usage(`--syslog-socket ${JSON.stringify(socket)} is longer than a socket address holds (107 bytes)`);
   if (maxSize === undefined && !flags.has("log-timestamps") && !values.has("syslog")) return undefined;
   const keep = values.get("log-keep") ?? "5";
   if (!/^\d{1,4}$/.test(keep) || Number(keep) > 1000) usage(`--log-keep ${JSON.stringify(keep)} is not a number from 0 to 1000`);
@@ -297,7 +306,8 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
     stopTimeout: duration("stop-timeout", "10s"),
     relay,
   };
-  if (policy.restartMaxDelay < policy.restartDelay) usage("--restart-max-delay is shorter than --restart-delay");
+  if (policy.restartMaxDelay < policy.restartDelay)
+    usage(`--restart-max-delay ${values.get("restart-max-delay") ?? "(default 60s)"} is shorter than --restart-delay ${values.get("restart-delay")}`);
   return policy;
 }
 

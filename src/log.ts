@@ -8,7 +8,7 @@ import { E, OsError, writeAll } from "./sys";
 export type Level = "error" | "warn" | "info" | "log";
 
 /** Control characters from user input (a newline in a program name) must not split the line. */
-const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+export const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 /**
  * Straight to the file descriptor: the first touch of process.stdout costs more

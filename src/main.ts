@@ -1,6 +1,6 @@
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
 import { DaemonizeError, statusSetExit } from "./errors";
-import { say } from "./log";
+import { oneLine, say } from "./log";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
 import { start } from "./start";
@@ -34,7 +34,7 @@ async function dryRun(o: StartOptions): Promise<number> {
   const failed = report.checks.find((c) => !c.ok);
   if (o.json) await say("log", JSON.stringify(report));
   else if (!o.quiet) {
-    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${c.detail}`);
+    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${oneLine(c.detail)}`);
     lines.push(report.ok ? "a start would succeed" : `a start would fail with exit code ${report.exitCode}`);
     await say("log", lines.join("\n"));
   }
@@ -60,7 +60,7 @@ async function run(cmd: Command): Promise<number> {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
         const objects = all.map(({ message, supervised, ...fields }) => ({ running: fields.state === "running", ...fields, ...supervised }));
         await say("log", JSON.stringify(one ? objects[0] : objects));
-      } else await say("log", all.map((s) => (one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
+      } else await say("log", all.map((s) => oneLine(one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
       return statusSetExit(all.map((s) => s.state));
     }
     case "restart": {

@@ -104,7 +104,8 @@ function shebang(host: string): string | undefined {
   try {
     const head = readFile(host, 0, 256);
     if (!head.startsWith("#!")) return undefined;
-    return head.slice(2).split("\n")[0]?.trim().split(/\s+/)[0];
+    // Only blanks and tabs end the name, as for the kernel: a \r left by CRLF line ends is part of it.
+    return head.slice(2).split("\n")[0]?.replace(/^[ \t]+/, "").split(/[ \t]/)[0];
   } catch {
     return undefined;
   }

@@ -43,7 +43,16 @@ function launchReady(p: Prepared, o: StartOptions, ready: Readiness, heard: stri
   }
 }
 
+/**
+ * What the launcher or the monitor will parse (ffi/ready.c), parsed the same way
+ * before anything starts: an address it cannot use is a usage error, not a failed start.
+ */
+export function checkReady(ready: Readiness): void {
+  if (native.dz_ready_config(cstr(ready.how)) < 0) fail("usage", `--ready ${ready.how}: not an address, port, fd or path it can use`);
+}
+
 export async function startReady(o: StartOptions): Promise<{ pid: number }> {
+  checkReady(o.ready as Readiness);
   const heard: string[] = [];
   try {
     return start(o, (p) => launchReady(p, o, o.ready as Readiness, heard));

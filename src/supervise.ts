@@ -175,6 +175,7 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
 }
 
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
+  if (o.ready) (await import("./ready")).checkReady(o.ready);
   const image = await monitorImage();
   try {
     return start(o, (p) => launchMonitor(p, o, image));

@@ -68,6 +68,13 @@ describe("--check", () => {
     expect(await Bun.file(`${dir}/log`).text()).toBe("keep\n");
   });
 
+  test("a control character in what a check names cannot forge a line of its own", async () => {
+    const dir = tempDir();
+    const r = await run(["--check", "--", `${dir}/a\nFAIL  forged`]);
+    expect(r.code).toBe(127);
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("FAIL"))).toEqual([`FAIL  program: program ${dir}/a\\nFAIL  forged not found`]);
+  });
+
   test("--json without --check is a usage error", async () => {
     const r = await run(["--json", "--", PROBE]);
     expect([r.code, r.stderr]).toEqual([64, "daemonize: error: --json goes with --check\n"]);
