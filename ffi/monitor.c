@@ -73,7 +73,8 @@ static int reopen_asked;
 static int64_t ready_by, probe_at, closed_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
-static pid_t termed[256];
+/* Orphans sent TERM in this stop; past this many, one is sent TERM at every scan instead of once. */
+static pid_t termed[4096];
 static int nterm, group_termed;
 
 static int64_t now_ms(clockid_t clock)
