@@ -48,6 +48,8 @@ export function openStdio(r: LogRequest, who: Identity | undefined): Stdio {
 
   /** --check creates nothing: a missing log is judged by its directory, as O_CREAT would judge it. */
   function probeMissing(path: string): number | undefined {
+    // O_CREAT refuses a name ending in a slash whatever is there.
+    if (path.endsWith("/")) return failLog(path, new OsError(E.EISDIR));
     try {
       stat(path, false);
       return undefined;

@@ -85,6 +85,8 @@ const cases: Case[] = [
   // The start creates its pidfile only once the daemon is set up: a chdir it cannot enter is what it reports.
   { name: "a pidfile it cannot create, behind a chdir it cannot enter", args: (d) => ["-p", `${d}/ro/p.pid`, "-C", `${d}/private`, "--", P], setup: (d) => { mkdirSync(`${d}/ro`, { mode: 0o755 }); mkdirSync(`${d}/private`, { mode: 0o700 }); }, asNobody: true, code: 77, message: (d) => `chdir ${d}/private: Permission denied` },
   { name: "log in a missing directory", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/nope/log`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/nope/log: No such file or directory` },
+  { name: "log named with a trailing slash", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/newlog/`, "--", P], code: 73, message: (d) => `cannot open log file ${d}/newlog/: Is a directory` },
+  { name: "an existing log named with a trailing slash", args: (d) => ["-p", `${d}/p.pid`, "-o", `${d}/old.log/`, "--", P], setup: (d) => writeFileSync(`${d}/old.log`, ""), code: 73, message: (d) => `cannot open log file ${d}/old.log/: Is a directory` },
   { name: "log is a symlink", args: (d) => ["-p", `${d}/p.pid`, "-e", `${d}/log`, "--", P], setup: (d) => symlinkSync("/etc/hostname", `${d}/log`), code: 73, message: (d) => `log file ${d}/log is a symbolic link; refusing to follow it` },
   // A FIFO must not hang the start: the target user may own the log directory.
   { name: "pidfile is a FIFO", args: (d) => plain(d).concat("--", P), setup: (d) => mkfifo(`${d}/p.pid`), code: 73, message: (d) => `pidfile ${d}/p.pid is not a regular file` },
