@@ -1,6 +1,7 @@
 // What the benchmark scripts share: the clock the timed programs stamp with, the
 // C compiler they are built with, and the median.
 import { dlopen, FFIType } from "bun:ffi";
+import { constants } from "node:os";
 
 // Bun's process.hrtime counts from the process's start, not CLOCK_MONOTONIC's origin (a fresh
 // process reads about 10 ms where clock_gettime reads the uptime): read the clock the programs stamp with.
@@ -23,4 +24,13 @@ export function needCc(): void {
 export function median(x: number[]): number {
   const s = [...x].sort((a, b) => a - b);
   return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
+
+/** An interrupted bench still ends what it started and removes its files. */
+export function onInterrupt(cleanup: () => void): void {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.on(signal, () => {
+      cleanup();
+      process.exit(128 + constants.signals[signal]);
+    });
 }

@@ -3,9 +3,8 @@
 // and how soon after a program is ready `--ready` lets the launcher return.
 // Prints markdown tables.
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { constants } from "node:os";
 import type { Subprocess } from "bun";
-import { median, monotonicNs, needCc } from "./bench-common";
+import { median, monotonicNs, needCc, onInterrupt } from "./bench-common";
 
 const root = new URL("..", import.meta.url).pathname;
 // As in bench.ts: no npm_* variables, which every daemon would otherwise carry.
@@ -392,11 +391,7 @@ function cleanup() {
   stopLeftovers();
   rmSync(tmp, { recursive: true, force: true });
 }
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.on(signal, () => {
-    cleanup();
-    process.exit(128 + constants.signals[signal]);
-  });
+onInterrupt(cleanup);
 
 /**
  * The bench runs a copy: a build during the run (npm test builds) would otherwise change the binary

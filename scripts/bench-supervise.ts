@@ -3,9 +3,8 @@
 // how soon a killed program runs again, and whether 10,000 crash-restarts leave the monitor as it was.
 // Prints markdown tables.
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { constants } from "node:os";
 import type { Subprocess } from "bun";
-import { median, monotonicNs, needCc } from "./bench-common";
+import { median, monotonicNs, needCc, onInterrupt } from "./bench-common";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -302,11 +301,7 @@ function cleanup() {
   sweep();
   rmSync(tmp, { recursive: true, force: true });
 }
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.on(signal, () => {
-    cleanup();
-    process.exit(128 + constants.signals[signal]);
-  });
+onInterrupt(cleanup);
 
 interface Result {
   name: string;
