@@ -484,18 +484,27 @@ static int children(pid_t *out, int max)
  * orphan that comes back to this launcher; KILL to what is left after a while.
  * Whatever left the group stays a descendant, so it comes back here when its
  * parent dies. Ends with all of it reaped.
+ *
+ * A look at the children is not one moment: a child may die after it was listed,
+ * having handed its own children to a thread's list already read. So the tree is
+ * gone only when two looks in a row find nothing alive and the second lists no
+ * child the first did not: every orphan of what the first saw dead is in it.
  */
 static void stop_tree(pid_t daemon, pid_t pgid)
 {
-	static pid_t termed[256], kids[4096];
-	int nterm = 0, killing = 0;
+	static pid_t termed[256], kids[4096], before[4096];
+	int nterm = 0, killing = 0, nbefore = -1;
 	kill(-pgid, SIGTERM);
 	kill(daemon, SIGTERM);
 	for (int64_t until = now_ms() + STOP_MS;;) {
-		int live = 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
+		int live = 0, fresh = nbefore < 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
 		for (int i = 0; i < n; i++) {
 			char state;
 			pid_t ppid, pgrp, k = kids[i];
+			int known = 0;
+			for (int j = 0; j < nbefore && !known; j++)
+				known = before[j] == k;
+			fresh |= !known;
 			if (proc_stat(k, &state, &ppid, &pgrp) < 0 || state == 'Z') {
 				if (k != daemon)
 					waitpid(k, NULL, WNOHANG);
@@ -510,8 +519,10 @@ static void stop_tree(pid_t daemon, pid_t pgid)
 			if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
 				termed[nterm++] = k;
 		}
-		if (!live && !group_alive(pgid))
+		if (!live && !fresh && !group_alive(pgid))
 			break;
+		nbefore = live ? -1 : n;
+		memcpy(before, kids, (size_t)n * sizeof *kids);
 		if (!killing && now_ms() >= until) {
 			killing = 1;
 			kill(-pgid, SIGKILL);

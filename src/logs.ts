@@ -1,6 +1,6 @@
 // `daemonize logs`: the last lines of a daemon's log and, with -f, what is written
 // after them, across rotations: when the log's path leads to a new file, the old
-// one is read to its end, then any file rotated after it (FILE.k-1 … FILE.1, if
+// one is read to its end, then every file rotated after it (FILE.k-1 … FILE.1, if
 // several rotations came between two looks), then the new one from its start.
 import { close, E, fstat, O, OsError, open, pread, type Stat, stat, writeAll } from "./sys";
 
@@ -36,30 +36,60 @@ function copy(fd: number, at: number): number {
   }
 }
 
-/**
- * The files rotated after `old`, oldest first: FILE.k is where it went, FILE.k-1 …
- * FILE.1 came after it. A number may be missing for a moment while a rotation
- * renames the files one by one, so the look goes on past a gap; if `old` itself
- * has been rotated out of reach, every rotated file came after it.
- */
-function rotatedAfter(path: string, old: Stat): string[] {
-  const newer: string[] = [];
-  for (let k = 1, gap = 0; k <= 1000 && gap < 3; k++) {
-    let st: Stat;
-    try {
-      st = stat(`${path}.${k}`, false);
-    } catch {
-      gap++;
-      continue;
-    }
-    gap = 0;
-    if (same(st, old)) return newer.reverse();
-    newer.push(`${path}.${k}`);
+const openLog = (path: string) => open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);
+const exists = (path: string) => {
+  try {
+    stat(path, false);
+    return true;
+  } catch {
+    return false;
   }
-  return newer.reverse();
+};
+
+/**
+ * One look at the files that came after `held`, each opened before its identity is
+ * read: FILE, FILE.1 … up to `held`, or up to the end when `held` has been rotated
+ * out of reach. A rotation moves every file one number up, so a look taken while
+ * names move meets some file twice or a gap: then it is not a moment's truth and
+ * gives nothing. Otherwise: the open files, newest first.
+ */
+function lookAfter(path: string, held: Stat): number[] | undefined {
+  const fds: number[] = [];
+  const seen: Stat[] = [];
+  let whole = false;
+  for (let k = 0; k <= 1000; k++) {
+    const name = k === 0 ? path : `${path}.${k}`;
+    let fd: number;
+    try {
+      fd = openLog(name);
+    } catch (e) {
+      if (!(e instanceof OsError && e.errno === E.ENOENT)) throw e;
+      // A gap a rotation is moving through has files above it.
+      whole = k > 0 && ![1, 2, 3].some((j) => exists(`${path}.${k + j}`));
+      break;
+    }
+    const st = fstat(fd);
+    if (same(st, held) || seen.some((s) => same(s, st))) {
+      close(fd);
+      whole = k > 0 && same(st, held);
+      break;
+    }
+    fds.push(fd);
+    seen.push(st);
+  }
+  if (whole) return fds;
+  for (const fd of fds) close(fd);
+  return undefined;
 }
 
-const openLog = (path: string) => open(path, O.RDONLY | O.NOFOLLOW | O.NONBLOCK);
+/** The files after `held`, oldest first and open, the log itself last; none while a burst of rotations goes on. */
+function filesAfter(path: string, held: Stat): number[] | undefined {
+  for (let tries = 0; tries < 100; tries++) {
+    const fds = lookAfter(path, held);
+    if (fds) return fds.reverse();
+  }
+  return undefined;
+}
 
 /** Prints the tail; with `follow`, goes on until killed, or until no one reads stdout. */
 export async function printLog(path: string, lines: number, follow: boolean): Promise<void> {
@@ -74,21 +104,21 @@ export async function printLog(path: string, lines: number, follow: boolean): Pr
       try {
         now = stat(path, false);
       } catch {}
-      if (now && !same(now, held)) {
+      const after = now && !same(now, held) ? filesAfter(path, held) : undefined;
+      if (after) {
         copy(fd, at);
         close(fd);
-        for (const newer of rotatedAfter(path, held)) {
-          const r = openLog(newer);
-          try {
-            copy(r, 0);
-          } finally {
-            close(r);
-          }
+        fd = after.pop() as number;
+        try {
+          for (const r of after) copy(r, 0);
+        } finally {
+          for (const r of after) close(r);
         }
-        fd = openLog(path);
         held = fstat(fd);
         at = copy(fd, 0);
-      } else if (fstat(fd).size < at) at = copy(fd, 0); // emptied in place (copytruncate)
+      } else if (!now || same(now, held)) {
+        if (fstat(fd).size < at) at = copy(fd, 0); // emptied in place (copytruncate)
+      }
     }
   } catch (e) {
     if (!(e instanceof OsError && e.errno === E.EPIPE)) throw e;
