@@ -1,7 +1,7 @@
 // Shared by the end-to-end tests: run the built binary as a user would, judge the
 // daemon it started from the outside, through /proc, and end every process a test
 // started (each file registers `afterEach(cleanup)`).
-import { setDefaultTimeout, test } from "bun:test";
+import { test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -30,9 +30,6 @@ export function missing(what: string, ...tools: [tool: string, pkg: string][]): 
 }
 
 if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`npm run build\` (npm test does)`);
-
-// End-to-end tests start real processes; the race and reuse tests take seconds.
-setDefaultTimeout(30_000);
 
 /** The program every end-to-end test starts as its daemon; static, so it also runs in a bare chroot. */
 export const PROBE = (() => {
@@ -99,10 +96,24 @@ export async function kill(pid: number): Promise<void> {
   started.delete(pid);
 }
 
+/** Mount points below a directory, deepest first (/proc/self/mounts escapes a space as \\040). */
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((line) => (line.split(" ")[1] ?? "").replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(Number.parseInt(o, 8))))
+    .filter((point) => point.startsWith(`${dir}/`))
+    .reverse();
+}
+
 export async function cleanup(): Promise<void> {
   for (const pid of [...started]) await kill(pid);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  const left = [...dirs];
   dirs.clear();
+  // A test that failed before its own unmount must not make every later test fail too.
+  for (const dir of left) {
+    for (const point of mountsUnder(dir)) Bun.spawnSync(["umount", "-l", point]);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A fresh directory (0755, so a dropped user can reach files in it), removed after the test. */
