@@ -9,7 +9,7 @@ export const EXIT = {
   oserr: { code: 71, meaning: "other operating-system error (fork, setsid, …)" },
   cantcreat: { code: 73, meaning: "cannot create the pidfile or a log file" },
   readytimeout: { code: 75, meaning: "`--ready`: not ready within `--ready-timeout`; the program's tree was stopped" },
-  noperm: { code: 77, meaning: "permission: not root for `--user`/`--chroot`, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
+  noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
   cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
   notfound: { code: 127, meaning: "the program is not found" },
 } as const;
