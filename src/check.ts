@@ -2,6 +2,7 @@
 // and with the same exit code, then the real child path in a throwaway daemon
 // that stops just before exec and asks, as the target user, whether the exec
 // would work. It creates nothing (no pidfile, no log) and starts nothing.
+import { byteLength } from "./bytes";
 import { isExecStep, stepError, trial } from "./detach";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
@@ -29,7 +30,7 @@ export interface CheckReport {
 function canCreate(pidfile: string): void {
   const tmp = `.${basename(pidfile)}.${process.pid}.tmp`;
   try {
-    if (Buffer.byteLength(tmp) > NAME_MAX) throw new OsError(E.ENAMETOOLONG);
+    if (byteLength(tmp) > NAME_MAX) throw new OsError(E.ENAMETOOLONG);
     access(dirname(pidfile), W_OK | X_OK);
   } catch (e) {
     if (!(e instanceof OsError)) throw e;

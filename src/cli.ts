@@ -1,5 +1,6 @@
 // The command line: declares the commands and turns argv into typed options.
 // The work itself is done by plain library functions (src/start.ts, src/control.ts).
+import { byteLength } from "./bytes";
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
@@ -259,7 +260,7 @@ function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | un
   if (values.has("syslog-socket") && !values.has("syslog")) usage("--syslog-socket goes with --syslog");
   const socket = values.get("syslog-socket");
   // A socket address holds 107 bytes of path.
-  if (socket !== undefined && Buffer.byteLength(socket) > 107) usage(`--syslog-socket ${JSON.stringify(socket)} is longer than a socket address holds (107 bytes)`);
+  if (socket !== undefined && byteLength(socket) > 107) usage(`--syslog-socket ${JSON.stringify(socket)} is longer than a socket address holds (107 bytes)`);
   if (maxSize === undefined && !flags.has("log-timestamps") && !values.has("syslog")) return undefined;
   const keep = values.get("log-keep") ?? "5";
   if (!/^\d{1,4}$/.test(keep) || Number(keep) > 1000) usage(`--log-keep ${JSON.stringify(keep)} is not a number from 0 to 1000`);

@@ -1,7 +1,9 @@
 // Runs the command the command line names; its failures become one line and an exit code.
+import { ownArguments } from "./proc";
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
 import { DaemonizeError, statusSetExit } from "./errors";
-import { oneLine, say } from "./log";
+import { printable } from "./bytes";
+import { say } from "./log";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
 import { start } from "./start";
@@ -35,7 +37,7 @@ async function dryRun(o: StartOptions): Promise<number> {
   const failed = report.checks.find((c) => !c.ok);
   if (o.json) await say("log", JSON.stringify(report));
   else if (!o.quiet) {
-    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${oneLine(c.detail)}`);
+    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${printable(c.detail)}`);
     lines.push(report.ok ? "a start would succeed" : `a start would fail with exit code ${report.exitCode}`);
     await say("log", lines.join("\n"));
   }
@@ -61,7 +63,7 @@ async function run(cmd: Command): Promise<number> {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
         const objects = all.map(({ message, supervised, ...fields }) => ({ running: fields.state === "running", ...fields, ...supervised }));
         await say("log", JSON.stringify(one ? objects[0] : objects));
-      } else await say("log", all.map((s) => oneLine(one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
+      } else await say("log", all.map((s) => printable(one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
       return statusSetExit(all.map((s) => s.state));
     }
     case "restart": {
@@ -101,10 +103,10 @@ async function run(cmd: Command): Promise<number> {
 }
 
 try {
-  process.exitCode = await run(parseCommandLine(process.argv.slice(2), process.cwd()));
+  process.exitCode = await run(parseCommandLine(ownArguments(), process.cwd()));
 } catch (caught) {
   // Every failure path names its step; an OsError that still gets here is a bug, but it gets one line and 71 too.
-  const e = caught instanceof OsError ? new DaemonizeError("oserr", caught.message) : caught;
+  const e = caught instanceof OsError ? new DaemonizeError("oserr", caught.call ? `${caught.call}: ${caught.message}` : caught.message) : caught;
   if (!(e instanceof DaemonizeError)) throw e;
   await say("error", e.message);
   process.exitCode = e.exitCode;

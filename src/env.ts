@@ -1,9 +1,11 @@
 // The daemon's environment. Later sources win: the caller's environment (unless
 // --clear-env), then the target user's HOME/USER/LOGNAME, then --env-file, then --env.
+import { byteLength } from "./bytes";
 import { fail } from "./errors";
 import type { StartOptions } from "./options";
 import type { Identity } from "./privileges";
-import { E, OsError, readFile } from "./sys";
+import { ownEnvironment } from "./proc";
+import { close, E, fstat, isFile, O, OsError, open, readFd } from "./sys";
 
 const ENV_FILE_LIMIT = 1 << 20;
 
@@ -39,12 +41,19 @@ export function parseEnvFile(text: string, file: string): [string, string][] {
 function readEnvFile(file: string): [string, string][] {
   let text: string;
   try {
-    text = readFile(file, 0, ENV_FILE_LIMIT);
+    // O_NONBLOCK: a FIFO with no writer must be refused, not wait forever for one.
+    const fd = open(file, O.RDONLY | O.NONBLOCK);
+    try {
+      if (!isFile(fstat(fd))) fail("noinput", `env file ${file} is not a regular file`);
+      text = readFd(fd, ENV_FILE_LIMIT);
+    } finally {
+      close(fd);
+    }
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
     return fail(e.errno === E.ENOENT || e.errno === E.ENOTDIR ? "noinput" : "oserr", `env file ${file}: ${e.message}`);
   }
-  if (Buffer.byteLength(text) > ENV_FILE_LIMIT) fail("usage", `env file ${file} is larger than 1 MiB`);
+  if (byteLength(text) > ENV_FILE_LIMIT) fail("usage", `env file ${file} is larger than 1 MiB`);
   if (text.includes("\0")) fail("usage", `env file ${file} is not a text file`);
   return parseEnvFile(text, `env file ${file}`);
 }
@@ -53,13 +62,13 @@ function readEnvFile(file: string): [string, string][] {
 export type Environment = Record<string, string>;
 
 export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Environment {
-  const env: Environment = Object.assign(Object.create(null), o.clearEnv ? undefined : process.env, who?.env);
+  const env: Environment = Object.assign(Object.create(null), o.clearEnv ? undefined : ownEnvironment(), who?.env);
   if (envFile) for (const [k, v] of readEnvFile(envFile)) env[k] = v;
   for (const [k, v] of o.env) env[k] = v;
   for (const k in env) {
     const v = env[k] as string;
     // UTF-8 needs at most 3 bytes per UTF-16 unit: count the bytes only when that bound reaches the limit.
-    if (3 * (k.length + v.length + 1) >= MAX_STRING && Buffer.byteLength(`${k}=${v}`) >= MAX_STRING)
+    if (3 * (k.length + v.length + 1) >= MAX_STRING && byteLength(`${k}=${v}`) >= MAX_STRING)
       fail("usage", `environment variable ${k} is longer than the kernel's limit of ${MAX_STRING} bytes`);
   }
   return env;

@@ -3,12 +3,10 @@
 // costs milliseconds to load, so it is loaded only when there is something to
 // say, and only its core: the full entry pulls in node:tty and node:util at
 // start-up even when imported lazily.
+import { encode, printable } from "./bytes";
 import { E, OsError, writeAll } from "./sys";
 
 export type Level = "error" | "warn" | "info" | "log";
-
-/** Control characters from user input (a newline in a program name) must not split the line. */
-export const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
 
 /**
  * Straight to the file descriptor: the first touch of process.stdout costs more
@@ -16,7 +14,7 @@ export const oneLine = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) =>
  */
 function emit(fd: 1 | 2, text: string): void {
   try {
-    writeAll(fd, Buffer.from(text));
+    writeAll(fd, encode(text));
   } catch (e) {
     // No one is reading: the exit code is all that can still be said.
     if (e instanceof OsError && e.errno === E.EPIPE) return;
@@ -34,7 +32,7 @@ export async function say(level: Level, message: string): Promise<void> {
         log: ({ type, args }) => {
           const text = args.join(" ");
           if (type === "log") emit(1, `${text}\n`);
-          else emit(2, `daemonize: ${type === "info" ? "" : `${type}: `}${oneLine(text)}\n`);
+          else emit(2, `daemonize: ${type === "info" ? "" : `${type}: `}${printable(text)}\n`);
         },
       },
     ],

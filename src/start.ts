@@ -13,6 +13,7 @@
 //
 // --check (check.ts) runs steps 1 to 6 without creating anything, then asks the
 // throwaway daemon whether the exec would work instead of doing it.
+import { byteLength } from "./bytes";
 import { execInPlace, type Spec, spawn } from "./detach";
 import { buildEnv, envp, MAX_STRING } from "./env";
 import { DaemonizeError, fail } from "./errors";
@@ -74,7 +75,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
-    if (Buffer.byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
+    if (byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
   t?.pass(`${o.argv.length} argument(s)${o.keepFds.length ? `, kept fds ${o.keepFds.join(",")}` : ""}`);
 
   t?.begin("environment");

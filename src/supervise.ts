@@ -13,6 +13,7 @@
 //   9. publish   the pidfile names the monitor
 //  10. release   the monitor execs, starts the first run and reports its exec on
 //                the status pipe, so a failure leaves nothing, as in a plain start
+import { decode, encode } from "./bytes";
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
 import { execInPlace, type Spec, type Started, spawn } from "./detach";
@@ -79,7 +80,10 @@ function wire(p: Prepared, o: StartOptions): Wiring {
   if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
   // The trust rules for a log the monitor reopens: root's, the starter's or the target user's.
   // RFC 3164 allows a tag 32 characters long.
-  const tag = Buffer.from(basename(o.argv[0] as string)).subarray(0, 32).toString().replace(/\uFFFD$/, "");
+  const name = encode(basename(o.argv[0] as string));
+  let cut = Math.min(32, name.length);
+  while (cut > 0 && cut < name.length && ((name[cut] as number) & 0xc0) === 0x80) cut--;
+  const tag = decode(name.subarray(0, cut));
   Object.assign(w.settings, { tag, caller: process.geteuid?.() ?? 0 });
   if (o.ready) Object.assign(w.settings, { ready: o.ready.how, "ready-timeout": o.ready.timeout });
   // systemd Type=notify: the monitor in the foreground is the service, and tells systemd once the program is ready.

@@ -1,6 +1,7 @@
 // Thin syscall wrappers over the native library: they throw OsError with the
 // errno, and callers turn that into a DaemonizeError that names the step.
 import { native } from "../ffi/native";
+import { decode, encode } from "./bytes";
 
 export const E = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EPIPE: 32, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95,
@@ -29,38 +30,42 @@ export function strerror(errno: number): string {
 }
 
 export class OsError extends Error {
-  constructor(readonly errno: number) {
+  /** The call that failed and what it was given ("open /dev/null"), for an error no caller named a step for. */
+  constructor(
+    readonly errno: number,
+    readonly call?: string,
+  ) {
     super(strerror(errno));
   }
 }
 
-export const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);
+export const cstr = (s: string): Buffer => encode(`${s}\0`);
 export const cString = (buf: Uint8Array): string => {
   const end = buf.indexOf(0);
-  return Buffer.from(buf.subarray(0, end < 0 ? buf.length : end)).toString();
+  return decode(buf.subarray(0, end < 0 ? buf.length : end));
 };
 
-function check(r: number | bigint): number {
+function check(r: number | bigint, call?: string): number {
   const n = Number(r);
-  if (n < 0) throw new OsError(-n);
+  if (n < 0) throw new OsError(-n, call);
   return n;
 }
 
-export const open = (path: string, flags: number, mode = 0): number => check(native.dz_open(cstr(path), flags, mode));
+export const open = (path: string, flags: number, mode = 0): number => check(native.dz_open(cstr(path), flags, mode), `open ${path}`);
 export const close = (fd: number): void => void native.dz_close(fd);
-export const link = (from: string, to: string): void => void check(native.dz_link(cstr(from), cstr(to)));
-export const rename = (from: string, to: string): void => void check(native.dz_rename(cstr(from), cstr(to)));
-export const unlink = (path: string): void => void check(native.dz_unlink(cstr(path)));
+export const link = (from: string, to: string): void => void check(native.dz_link(cstr(from), cstr(to)), `link ${to}`);
+export const rename = (from: string, to: string): void => void check(native.dz_rename(cstr(from), cstr(to)), `rename ${from}`);
+export const unlink = (path: string): void => void check(native.dz_unlink(cstr(path)), `unlink ${path}`);
 export const flock = (fd: number, op: number): void => void check(native.dz_flock(fd, op));
 export const fchown = (fd: number, uid: number, gid: number): void => void check(native.dz_fchown(fd, uid, gid));
 export const fchmod = (fd: number, mode: number): void => void check(native.dz_fchmod(fd, mode));
 export const ftruncate = (fd: number): void => void check(native.dz_ftruncate(fd));
 /** Whether this process, by its effective ids, may `mode` (R_OK 4, W_OK 2, X_OK 1) path. */
-export const access = (path: string, mode: number): void => void check(native.dz_access(cstr(path), mode));
+export const access = (path: string, mode: number): void => void check(native.dz_access(cstr(path), mode), `access ${path}`);
 /** A handle on one process: it can never come to mean a later one with the same pid. */
-export const pidfdOpen = (pid: number): number => check(native.dz_pidfd_open(pid));
+export const pidfdOpen = (pid: number): number => check(native.dz_pidfd_open(pid), `pidfd_open ${pid}`);
 export const pidfdSignal = (fd: number, sig: number): void => void check(native.dz_pidfd_signal(fd, sig));
-export const kill = (pid: number, sig: number): void => void check(native.dz_kill(pid, sig));
+export const kill = (pid: number, sig: number): void => void check(native.dz_kill(pid, sig), `kill ${pid}`);
 /** sig with a value, through the process's pidfd when there is one. */
 export const sigqueue = (pidfd: number | undefined, pid: number, sig: number, value: number): void =>
   void check(native.dz_sigqueue(pidfd ?? -1, pid, sig, value));
@@ -87,7 +92,7 @@ export function writeAll(fd: number, data: Uint8Array): void {
 }
 
 export function fsetxattr(fd: number, name: string, value: string): void {
-  const v = Buffer.from(value);
+  const v = encode(value);
   check(native.dz_fsetxattr(fd, cstr(name), v, v.length));
 }
 
@@ -96,7 +101,7 @@ export function fgetxattr(fd: number, name: string, size = 256): string | undefi
   const buf = Buffer.alloc(size);
   const n = native.dz_fgetxattr(fd, cstr(name), buf, buf.length);
   if (n < 0) return undefined;
-  return buf.subarray(0, Number(n)).toString();
+  return decode(buf.subarray(0, Number(n)));
 }
 
 export interface Stat {
@@ -110,15 +115,15 @@ export interface Stat {
   nlink: number;
 }
 
-function toStat(r: number, out: BigInt64Array): Stat {
-  check(r);
+function toStat(r: number, out: BigInt64Array, call?: string): Stat {
+  check(r, call);
   const n = (i: number) => Number(out[i]);
   return { dev: n(0), ino: n(1), mode: n(2), uid: n(3), gid: n(4), size: n(5), mtimeMs: n(6) * 1000 + n(7) / 1e6, nlink: n(8) };
 }
 
 export function stat(path: string, follow = true): Stat {
   const out = new BigInt64Array(9);
-  return toStat(native.dz_stat(cstr(path), follow ? 1 : 0, out), out);
+  return toStat(native.dz_stat(cstr(path), follow ? 1 : 0, out), out, `stat ${path}`);
 }
 
 export function fstat(fd: number): Stat {
@@ -143,7 +148,7 @@ export function openToOthers(st: Stat, owners: number[]): string | undefined {
 
 export function readlink(path: string): string {
   const out = Buffer.allocUnsafe(4096);
-  return out.subarray(0, check(native.dz_readlink(cstr(path), out, out.length))).toString();
+  return decode(out.subarray(0, check(native.dz_readlink(cstr(path), out, out.length), `readlink ${path}`)));
 }
 
 /** Reads a whole file (or at most limit bytes) as text. */
@@ -168,5 +173,5 @@ export function readFd(fd: number, limit = 1 << 20): string {
     total += n;
     if (total > limit) break;
   }
-  return Buffer.concat(chunks).toString();
+  return decode(Buffer.concat(chunks));
 }

@@ -1,7 +1,7 @@
 // status, stop, restart and signal: every state, the LSB exit codes, and never
 // the wrong process.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { alive, BIN, bystander, cleanup, isRoot, kill, missing, PROBE, procArgv, readPid, reusePid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
@@ -56,6 +56,24 @@ describe("status", () => {
       expect((await run(["signal", "-p", pidfile, "HUP"])).code).toBe(1);
     });
   }
+
+  test("a pidfile naming a kernel thread is a dead daemon's: status 1, signal refused, stop sends nothing, a start replaces it", async () => {
+    // kthreadd is pid 2; any child of it is a kernel thread too.
+    const other = readdirSync("/proc").find((e) => /^\d+$/.test(e) && e !== "2" && readFileSync(`/proc/${e}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === "2");
+    for (const pid of [2, Number(other)]) {
+      const dir = tempDir();
+      const pidfile = `${dir}/k.pid`;
+      writeFileSync(pidfile, `${pid}\n`);
+      const status = await run(["status", "-p", pidfile]);
+      expect([status.code, status.stdout]).toEqual([1, `not running, but pidfile ${pidfile} names pid ${pid}\n`]);
+      expect((await run(["signal", "-p", pidfile, "HUP"])).code).toBe(1);
+      const stop = await run(["stop", "-v", "-p", pidfile]);
+      expect([stop.code, stop.stderr]).toEqual([0, "daemonize: not running\n"]);
+      const started = await run(["-p", pidfile, "--", PROBE]);
+      expect([started.code, started.stderr]).toEqual([0, ""]);
+      expect(track(readPid(pidfile))).not.toBe(pid);
+    }
+  });
 
   test("a symlinked pidfile is 4", async () => {
     const dir = tempDir();

@@ -64,6 +64,9 @@ const cases: Case[] = [
   { name: "--syslog-socket longer than a socket address", args: (d) => [...plain(d), "--syslog", "--syslog-socket", `/${"s".repeat(120)}`, "--", P], code: 64, message: () => `--syslog-socket "/${"s".repeat(120)}" is longer than a socket address holds (107 bytes)` },
   { name: "--restart-delay past the default cap", args: (d) => [...plain(d), "--supervise", "--restart-delay", "2m", "--", P], code: 64, message: () => "--restart-max-delay (default 60s) is shorter than --restart-delay 2m" },
   { name: "missing env file", args: (d) => [...plain(d), "--env-file", `${d}/nope`, "--", P], code: 66, message: (d) => `env file ${d}/nope: No such file or directory` },
+  // A FIFO with no writer would wait forever for one.
+  { name: "env file is a FIFO", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => mkfifo(`${d}/env`), code: 66, message: (d) => `env file ${d}/env is not a regular file` },
+  { name: "env file is a directory", args: (d) => [...plain(d), "--env-file", d, "--", P], code: 66, message: (d) => `env file ${d} is not a regular file` },
   { name: "missing chdir directory", args: (d) => [...plain(d), "-C", `${d}/nope`, "--", P], code: 66, message: (d) => `chdir ${d}/nope: No such file or directory` },
   { name: "chdir to a file", args: (d) => [...plain(d), "-C", "/etc/hostname", "--", P], code: 66, message: () => "chdir /etc/hostname: Not a directory" },
   { name: "missing chroot directory", args: (d) => [...plain(d), "--chroot", `${d}/nope`, "--", P], code: 66, message: (d) => `chroot ${d}/nope: No such file or directory`, rootOnly: true },
@@ -212,6 +215,23 @@ describe("checks that can be lifted", () => {
     const r = await run(["-p", `${dir}/shared/p.pid`, "--", PROBE]);
     expect(r.code).toBe(0);
     track(readPid(`${dir}/shared/p.pid`));
+  });
+
+  test("out of file descriptors, every start names the call that failed and leaves nothing", async () => {
+    for (const limit of [8, 9, 10, 12, 14]) {
+      for (const extra of [[], ["--supervise"]]) {
+        const dir = tempDir();
+        const marker = `marker-${Math.random()}`;
+        const p = Bun.spawn(["sh", "-c", `ulimit -n ${limit} && exec "$@"`, "sh", BIN, ...extra, "-p", `${dir}/p.pid`, "-l", `${dir}/log`, "--", PROBE, marker], { stderr: "pipe" });
+        const [code, stderr] = [await p.exited, await new Response(p.stderr).text()];
+        marked(marker).forEach(track);
+        if (code === 0) continue;
+        expect(stderr).toMatch(/^daemonize: error: [^\n]*\S+[^\n]*: Too many open files\n$/);
+        expect(stderr).not.toMatch(/^daemonize: error: Too many open files/);
+        expect(readdirSync(dir)).toEqual([]);
+        expect(marked(marker)).toEqual([]);
+      }
+    }
   });
 
   test("a pidfile left by a dead daemon is replaced", async () => {
