@@ -2,6 +2,7 @@
 // daemonize library (ffi/*.c), which holds every other libc call.
 import libraryPath from "../build/libdaemonize.so" with { type: "file" };
 import { dlopen, FFIType as T } from "bun:ffi";
+import { fail } from "../src/errors";
 
 const libc = dlopen("libc.so.6", {
   memfd_create: { args: [T.ptr, T.u32], returns: T.i32 },
@@ -60,13 +61,18 @@ async function load() {
   const name = Buffer.from("daemonize\0");
   let fd = libc.symbols.memfd_create(name, MFD_CLOEXEC | MFD_NOEXEC_SEAL);
   if (fd < 0) fd = libc.symbols.memfd_create(name, MFD_CLOEXEC);
-  if (fd < 0) throw new Error("memfd_create failed: cannot load the native library");
+  if (fd < 0) fail("oserr", "cannot load the native library: memfd_create failed");
   for (let off = 0; off < image.length; ) {
     const n = libc.symbols.write(fd, image.subarray(off), image.length - off);
-    if (n <= 0) throw new Error("cannot write the native library to memory");
+    if (n <= 0) fail("oserr", "cannot load the native library: writing it to memory failed");
     off += Number(n);
   }
-  const lib = dlopen(`/proc/self/fd/${fd}`, symbols);
+  let lib: ReturnType<typeof dlopen<typeof symbols>>;
+  try {
+    lib = dlopen(`/proc/self/fd/${fd}`, symbols);
+  } catch (e) {
+    return fail("oserr", `cannot load the native library: ${(e as Error).message}`);
+  }
   lib.symbols.dz_close(fd);
   return lib.symbols;
 }

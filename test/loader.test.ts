@@ -61,3 +61,27 @@ describe("native library", () => {
     }
   });
 });
+
+/** Runs daemonize under a seccomp filter that makes memfd_create fail with EPERM. */
+const WITHOUT_MEMFD = `
+import ctypes, os, platform, struct, sys
+nr = {"x86_64": 319, "aarch64": 279}[platform.machine()]
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x7fff0000)]
+filt = b"".join(struct.pack("HBBI", *c) for c in code)
+buf = ctypes.create_string_buffer(filt)
+prog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0) == 0
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+
+describe("a native side that cannot load", () => {
+  test.skipIf(missing("seccomp filter", ["python3", "python3"]))("is one line and exit 71, never a stack trace, and nothing is started", async () => {
+    const dir = tempDir();
+    const p = Bun.spawn(["python3", "-c", WITHOUT_MEMFD, BIN, "-p", `${dir}/p.pid`, "--", PROBE], { stdout: "pipe", stderr: "pipe" });
+    const [code, stdout, stderr] = [await p.exited, await new Response(p.stdout).text(), await new Response(p.stderr).text()];
+    expect([code, stdout, stderr]).toEqual([71, "", "daemonize: error: cannot load the native library: memfd_create failed\n"]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
