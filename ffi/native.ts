@@ -1,13 +1,17 @@
-// The one place that binds native symbols: a bootstrap pair from libc, and the
+// The one place that binds native symbols: a bootstrap trio from libc, and the
 // daemonize library (ffi/*.c), which holds every other libc call.
 import libraryPath from "../build/libdaemonize.so" with { type: "file" };
 import { dlopen, FFIType as T } from "bun:ffi";
 import { fail } from "../src/errors";
+import { refusePrivileged } from "../src/guard";
 
 const libc = dlopen("libc.so.6", {
   memfd_create: { args: [T.ptr, T.u32], returns: T.i32 },
   write: { args: [T.i32, T.ptr, T.u64], returns: T.i64_fast },
+  getauxval: { args: [T.u64], returns: T.u64 },
 });
+
+const AT_SECURE = 23;
 
 const MFD_CLOEXEC = 1;
 // Mapped, never exec'd: sealed non-executable, which vm.memfd_noexec=2 demands (kernels before 6.3 refuse the flag).
@@ -57,6 +61,7 @@ const symbols = {
 // dlopen: a path another user can plant, and one that fails on a noexec /tmp.
 // An anonymous memory file is neither.
 async function load() {
+  if (libc.symbols.getauxval(AT_SECURE)) await refusePrivileged();
   const image = await Bun.file(libraryPath).bytes();
   const name = Buffer.from("daemonize\0");
   let fd = libc.symbols.memfd_create(name, MFD_CLOEXEC | MFD_NOEXEC_SEAL);
