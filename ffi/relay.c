@@ -271,11 +271,16 @@ static int write_out(struct stream *st)
 			char *nl = fit ? memrchr(p, '\n', fit) : NULL;
 			if (nl)
 				n = (size_t)(nl - p) + 1;
-			else if (k->size > 0) {
-				rotate(k);
-				continue;
-			} else /* one line longer than the limit, alone in its file */
+			else {
+				if (k->size > 0)
+					rotate(k);
+				/*
+				 * One line now, whatever the file holds: a line longer than the limit goes alone into
+				 * its file, and a full file found at the name after the rotation cannot keep the relay
+				 * rotating without writing, deaf to the monitor's signals meanwhile.
+				 */
 				n = (size_t)((char *)memchr(p, '\n', n) - p) + 1;
+			}
 		}
 		ssize_t w = write(k->fd, p, n);
 		if (w < 0 && errno == EINTR)
