@@ -39,6 +39,7 @@ struct sink {
 	int64_t size;
 	int err;        /* the last write's errno, said once; 0 when writing works */
 	int reopen;     /* asked for, done at the next line boundary */
+	const char *stuck; /* ROTATE or REOPEN when that failed last, said once; NULL when they work */
 	void *midline;  /* the stream whose line is half written, which alone may go on */
 };
 
@@ -52,7 +53,7 @@ struct stream {
 	int used;          /* its buffers hold pages */
 };
 
-static struct sink sinks[2] = { { -1, -1, "", 0, 0, 0, 0 }, { -1, -1, "", 0, 0, 0, 0 } };
+static struct sink sinks[2] = { { -1, -1, "", 0, 0, 0, 0, 0 }, { -1, -1, "", 0, 0, 0, 0, 0 } };
 static struct stream streams[2] = { { -1, -1, 0, 6, 0, 0, 0, 0, 0, 0 }, { -1, -1, 0, 3, 0, 0, 0, 0, 0, 0 } };
 static int64_t max_size, keep = 5, facility = -1, caller = -1;
 static int timestamps;
@@ -62,6 +63,7 @@ static int64_t slog_retry, slog_stuck, idle_since, failed_at;
 static char tag[64] = "daemonize";
 static pid_t run_pid;
 static int64_t file_uid = -1, file_gid = -1, file_mode = 0644;
+static const char ROTATE[] = "rotate", REOPEN[] = "reopen";
 
 static int64_t ms(void)
 {
@@ -160,6 +162,28 @@ static int trusted(int fd)
 	return st.st_uid == 0 || (int64_t)st.st_uid == caller || (int64_t)st.st_uid == file_uid;
 }
 
+/*
+ * A rotation or reopen that failed: the relay writes on to the file it has, past --log-max-size, and
+ * tries again only after as much more output. At every line it would meet the same failure again,
+ * and do nothing else. Said once, until the step works again.
+ */
+static void stuck(struct sink *k, const char *step)
+{
+	if (k->stuck != step)
+		note("cannot %s log %s (%s): writing on to the file it has%s", step, k->name, strerror(errno),
+		     max_size > 0 ? ", past --log-max-size; trying again after as much more" : "");
+	k->stuck = step;
+	k->size = 0;
+}
+
+static void unstuck(struct sink *k, const char *step)
+{
+	if (k->stuck == step) {
+		note("can %s log %s again", step, k->name);
+		k->stuck = NULL;
+	}
+}
+
 /* Opens the log's name afresh: a new file for the target user, or the file there now if it can be trusted. */
 static int reopen_sink(struct sink *k)
 {
@@ -180,11 +204,10 @@ static int reopen_sink(struct sink *k)
 			fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
 	}
 	if (fd < 0) {
-		note("cannot open log %s again (%s): still writing to the file it was", k->name, strerror(errno));
-		/* Tried again only after another --log-max-size of output, not at every line. */
-		k->size = 0;
+		stuck(k, REOPEN);
 		return -1;
 	}
+	unstuck(k, REOPEN);
 	struct stat st;
 	close(k->fd);
 	k->fd = fd;
@@ -207,8 +230,12 @@ static void rotate(struct sink *k)
 			renameat(k->dir, from, k->dir, to);
 		}
 		snprintf(to, sizeof to, "%s.1", k->name);
-		if (keep > 0 ? renameat(k->dir, k->name, k->dir, to) : unlinkat(k->dir, k->name, 0))
-			note("cannot rotate log %s: %s", k->name, strerror(errno));
+		if (keep > 0 ? renameat(k->dir, k->name, k->dir, to) : unlinkat(k->dir, k->name, 0)) {
+			/* Not reopened: the name still leads to the file this relay writes. */
+			stuck(k, ROTATE);
+			return;
+		}
+		unstuck(k, ROTATE);
 	}
 	reopen_sink(k);
 }
@@ -244,11 +271,16 @@ static int write_out(struct stream *st)
 			char *nl = fit ? memrchr(p, '\n', fit) : NULL;
 			if (nl)
 				n = (size_t)(nl - p) + 1;
-			else if (k->size > 0) {
-				rotate(k);
-				continue;
-			} else /* one line longer than the limit, alone in its file */
+			else {
+				if (k->size > 0)
+					rotate(k);
+				/*
+				 * One line now, whatever the file holds: a line longer than the limit goes alone into
+				 * its file, and a full file found at the name after the rotation cannot keep the relay
+				 * rotating without writing, deaf to the monitor's signals meanwhile.
+				 */
 				n = (size_t)((char *)memchr(p, '\n', n) - p) + 1;
+			}
 		}
 		ssize_t w = write(k->fd, p, n);
 		if (w < 0 && errno == EINTR)
