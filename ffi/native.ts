@@ -33,6 +33,7 @@ const symbols = {
   dz_fchmod: { args: [T.i32, T.i32], returns: T.i32 },
   dz_ftruncate: { args: [T.i32], returns: T.i32 },
   dz_access: { args: [T.ptr, T.i32], returns: T.i32 },
+  dz_sweep: { args: [T.ptr, T.ptr, T.ptr], returns: T.void },
   dz_memfd_exec: { args: [T.ptr, T.ptr, T.i64], returns: T.i32 },
   dz_sigqueue: { args: [T.i32, T.i32, T.i32, T.i32], returns: T.i32 },
   dz_ready_prepare: { args: [T.ptr, T.i64, T.i64, T.i64, T.ptr, T.i64, T.ptr], returns: T.i32 },

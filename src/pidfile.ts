@@ -9,12 +9,13 @@
 // user xattrs) falls back to: the process started no later than the pidfile was
 // written. No lock held by the daemon is involved, so a program that closes
 // every fd at start-up is still recognised.
+import { native } from "../ffi/native";
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
 import { type Entry, untrusted, walk } from "./trust";
 import {
-  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, link, O, OsError, open, readFd,
+  close, cstr, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, link, O, OsError, open, readFd,
   rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
@@ -218,6 +219,16 @@ function dropLock(path: string, fd: number): void {
   close(fd);
 }
 
+/** A lock file a killed holder left: taken over and removed by the next start, even one that replaces no pidfile. */
+function clearLock(path: string): void {
+  try {
+    stat(lockPath(path), false);
+  } catch {
+    return;
+  }
+  dropLock(path, takeLock(path));
+}
+
 /** A pidfile not yet in place: its temporary file, open. */
 export interface Draft {
   fd: number;
@@ -225,24 +236,25 @@ export interface Draft {
 }
 
 /**
- * Creates the temporary file a pidfile is published from, named after `tag`.
- * With `lock`, it is locked at once: a monitor that inherits the fd holds the
- * lock from before the pidfile exists until it exits.
+ * The temporary file a pidfile is published from: named after this launcher, its
+ * pid and start time, so that what a launcher killed mid-start leaves is known
+ * for its own (ffi/proc.c) and removed by the next start.
  */
-export function draft(path: string, tag: number, lock = false): Draft {
-  const tmp = `${dirname(path)}/.${basename(path)}.${tag}.tmp`;
-  // Readable by its owner only until published: no one else may open it, or lock it before the monitor's lock is taken.
-  const create = () => open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o600);
+export const draftName = (path: string): string => `${dirname(path)}/.${basename(path)}.${process.pid}.${startTicks(process.pid)}.tmp`;
+
+/**
+ * Creates the temporary file a pidfile is published from, after removing those
+ * of launchers that are gone. With `lock`, it is locked at once: a monitor that
+ * inherits the fd holds the lock from before the pidfile exists until it exits.
+ */
+export function draft(path: string, lock = false): Draft {
+  const tmp = draftName(path);
+  // No lock needed: a name the sweep removes belongs to a launcher that is gone, and no one else makes it again.
+  native.dz_sweep(cstr(dirname(path)), cstr(`.${basename(path)}.`), cstr(".tmp"));
+  clearLock(path);
   try {
-    let fd: number;
-    try {
-      fd = create();
-    } catch (e) {
-      // Left by a launcher that was killed with the same pid: the name is ours now.
-      if (!(e instanceof OsError && e.errno === E.EEXIST)) throw e;
-      unlink(tmp);
-      fd = create();
-    }
+    // Readable by its owner only until published: no one else may open it, or lock it before the monitor's lock is taken.
+    const fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o600);
     if (lock) flock(fd, LOCK_EX | LOCK_NB);
     return { fd, tmp };
   } catch (e) {
@@ -272,7 +284,7 @@ export interface Attributes {
 
 export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, attrs: Attributes = {}): void {
   // A draft that was passed in stays open: its lock is the monitor's.
-  const { fd, tmp } = given ?? draft(path, pid);
+  const { fd, tmp } = given ?? draft(path);
   try {
     try {
       fchmod(fd, 0o644);

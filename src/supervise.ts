@@ -142,12 +142,12 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   try {
     if (o.foreground) {
       // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
-      const lock = pidfile ? draft(pidfile, process.pid, true) : undefined;
+      const lock = pidfile ? draft(pidfile, true) : undefined;
       if (pidfile && lock) publish(pidfile, process.pid, o.unsafe, lock, attrs);
       execInPlace({ ...monitorSpec(run, policy, image, w, lock, pidfile), cleanup: [...(pidfile ? [pidfile] : []), ...p.stdio.created] }, onExec);
     }
     const path = pidfile as string;
-    const lock = draft(path, process.pid, true);
+    const lock = draft(path, true);
     let monitor: Started | undefined;
     try {
       // Above every fd the monitor keeps: the child path moves the status pipe there for it.

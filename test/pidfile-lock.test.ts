@@ -92,6 +92,13 @@ describe("another user's lock on a pidfile", () => {
     expect(readdirSync(dir).sort()).toEqual([".p.pid.lock", "p.pid"]);
   });
 
+  test("a lock file a killed launcher left, beside no pidfile, is removed by the next start", async () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/.probe.pid.lock`, "", { mode: 0o600 });
+    await startProbe(dir);
+    expect(readdirSync(dir).sort()).toEqual(["probe.log", "probe.pid"]);
+  });
+
   test("a symbolic link in the lock file's place is refused, and its target left alone", async () => {
     const dir = tempDir();
     writeFileSync(`${dir}/target`, "precious\n");
