@@ -16,6 +16,8 @@ const symbols = {
   dz_spawn: { args: [T.ptr, T.ptr], returns: T.i32 },
   dz_release: { args: [T.ptr], returns: T.i32 },
   dz_abandon: { args: [T.ptr], returns: T.void },
+  dz_interrupt_catch: { args: [], returns: T.i32 },
+  dz_interrupt_restore: { args: [], returns: T.void },
   dz_exec: { args: [T.ptr, T.ptr], returns: T.i32 },
   dz_split: { args: [T.ptr, T.i64, T.i64, T.ptr], returns: T.i32 },
   dz_open: { args: [T.ptr, T.i32, T.i32], returns: T.i32 },

@@ -15,7 +15,7 @@
 //                the status pipe, so a failure leaves nothing, as in a plain start
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
-import { execInPlace, type Spec, type Started, spawn } from "./detach";
+import { catchInterrupts, execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
@@ -177,9 +177,12 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
   if (o.ready) (await import("./ready")).checkReady(o.ready);
   const image = await monitorImage();
+  // In the foreground this process becomes the monitor, and no one waits.
+  const restore = o.foreground ? undefined : catchInterrupts();
   try {
     return start(o, (p) => launchMonitor(p, o, image));
   } finally {
+    restore?.();
     close(image);
   }
 }
