@@ -18,13 +18,15 @@ enum {
 	/* Not ready (ready.h): it exited first (err: its wait status), did not say so in time,
 	 * reported ERRNO= (err), or closed its readiness fd without a word. */
 	STEP_EXITED, STEP_TIMEOUT, STEP_ERRNO, STEP_CLOSED,
+	/* The launcher was sent SIGHUP, SIGINT or SIGTERM (err) while it waited, and stopped the start. */
+	STEP_INTERRUPTED,
 };
 
 /* Their names, for the monitor's messages. */
 #define STEP_NAMES                                                                                          \
 	{ "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",    \
 	  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed", \
-	  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd" }
+	  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd", "interrupted" }
 
 /* Every field is 8 bytes wide so JavaScript can fill it with one typed array. */
 struct dz_spec {

@@ -3,7 +3,7 @@
  * -errno, since errno cannot be read reliably from JavaScript, and the NSS
  * lookups (so LDAP and sssd users work).
  */
-#include "sys.h"
+#include "proc.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -101,6 +101,12 @@ int dz_sigqueue(int pidfd, int pid, int sig, int value)
 	info.si_value.sival_int = value;
 	long r = pidfd >= 0 ? syscall(SYS_pidfd_send_signal, pidfd, sig, &info, 0) : syscall(SYS_rt_sigqueueinfo, pid, sig, &info);
 	RET(r);
+}
+
+/* The temporary files in dir that launchers now gone left there (proc.h). */
+void dz_sweep(const char *dir, const char *prefix, const char *suffix)
+{
+	proc_sweep(dir, prefix, suffix, 0, S_IFREG);
 }
 
 int dz_access(const char *path, int mode) { int r = faccessat(AT_FDCWD, path, mode, AT_EACCESS); RET(r); }

@@ -110,6 +110,56 @@ static int fail(struct dz_result *res, int step, int err)
 }
 
 /*
+ * A start the caller gives up on: SIGHUP, SIGINT or SIGTERM (a Ctrl-C, an init
+ * script's timeout) while the launcher waits would kill it at their default
+ * action, from any of Bun's threads, and leave a half-started daemon. While a
+ * start that waits runs, they are caught here instead: the handler, run by any
+ * thread, only records the first and wakes the wait through a pipe, and the
+ * wait (dz_ready_wait, or dz_release for a monitor) stops what was started.
+ */
+static volatile sig_atomic_t interrupted;
+/* Never closed: a handler in another thread may write to it as the dispositions are put back. */
+static int wake[2] = { -1, -1 };
+static const int INTERRUPTS[] = { SIGHUP, SIGINT, SIGTERM };
+static struct sigaction before[3];
+
+static void on_interrupt(int sig)
+{
+	int e = errno;
+	if (!interrupted)
+		interrupted = sig;
+	if (write(wake[1], "", 1) < 0) {
+		/* A full pipe is readable already. */
+	}
+	errno = e;
+}
+
+/* 0, or -errno. */
+int dz_interrupt_catch(void)
+{
+	if (wake[0] < 0 && pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++) {
+		sigaction(INTERRUPTS[i], NULL, &before[i]);
+		/* One ignored from the start stays ignored, as nohup and a shell's background jobs want. */
+		if (before[i].sa_handler != SIG_IGN)
+			sigaction(INTERRUPTS[i], &sa, NULL);
+	}
+	return 0;
+}
+
+void dz_interrupt_restore(void)
+{
+	for (int i = 0; i < 3; i++)
+		sigaction(INTERRUPTS[i], &before[i], NULL);
+}
+
+/*
  * After the drop, the target user may signal the daemon. A SIGSTOP would leave
  * the launcher, and an init script with it, waiting for ever, so a daemon that
  * is silent this long is looked at, and killed if it is stopped. One that is
@@ -117,6 +167,7 @@ static int fail(struct dz_result *res, int step, int err)
  */
 #define CHECK_MS 1000
 #define STOPPED (-2)
+#define INTERRUPTED (-3)
 
 static int is_stopped(pid_t pid)
 {
@@ -127,22 +178,25 @@ static int is_stopped(pid_t pid)
 
 /*
  * Reads one record from the daemon's status pipe: its size, 0 at EOF, -1 with
- * errno, or STOPPED once the daemon was found stopped and killed.
+ * errno, or STOPPED once the daemon was found stopped and killed; with
+ * `interruptible`, INTERRUPTED once the caller's signal came and the pipe is silent.
  */
-static int read_record(int fd, struct record *r, pid_t daemon)
+static int read_record(int fd, struct record *r, pid_t daemon, int interruptible)
 {
 	if (fd < 0) {
 		errno = EBADF;
 		return -1;
 	}
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = interruptible ? wake[0] : -1, .events = POLLIN } };
 	for (;;) {
-		int ready = poll(&p, 1, CHECK_MS);
-		if (ready > 0)
+		int ready = poll(p, 2, CHECK_MS);
+		if (ready > 0 && p[0].revents)
 			break;
 		if (ready < 0 && errno != EINTR)
 			return -1;
 		/* Silent and open: only the daemon holds the write end, so it is alive and the pid is its own. */
+		if (interruptible && interrupted)
+			return INTERRUPTED;
 		if (ready == 0 && daemon > 0 && is_stopped(daemon)) {
 			kill(daemon, SIGKILL);
 			return STOPPED;
@@ -218,7 +272,7 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 	while (waitpid(child, NULL, __WALL) < 0 && errno == EINTR)
 		;
 	struct record r;
-	int n = read_record(status[0], &r, args.daemon);
+	int n = read_record(status[0], &r, args.daemon, 0);
 	int e = errno;
 	if (n != (int)sizeof r || r.step != STEP_READY) {
 		close(status[0]);
@@ -248,19 +302,25 @@ int dz_release(struct dz_result *res)
 	while (w < 0 && errno == EINTR);
 	close((int)res->go_fd);
 	struct record r, rest;
-	int n = read_record((int)res->status_fd, &r, (pid_t)res->pid);
+	/* A monitor says how its first run went, which can take as long as --ready waits. */
+	int reports = args.spec->report_fd >= 0;
+	int n = read_record((int)res->status_fd, &r, (pid_t)res->pid, reports);
 	int e = errno;
-	/* A monitor that failed its first run exits: wait for it, so its pidfile lock is gone too. */
-	if (n == (int)sizeof r && r.step != STEP_READY)
-		while (read_record((int)res->status_fd, &rest, (pid_t)res->pid) > 0)
+	/* The monitor's own stop: its run's tree, its pidfile and its notify socket go before it exits. */
+	if (n == INTERRUPTED)
+		kill((pid_t)res->pid, SIGTERM);
+	/* A monitor that failed its first run exits, or one that was stopped: wait for it, so its pidfile lock is gone too. */
+	if (n == INTERRUPTED || (n == (int)sizeof r && r.step != STEP_READY))
+		while (read_record((int)res->status_fd, &rest, (pid_t)res->pid, 0) > 0)
 			;
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
+	if (n == INTERRUPTED)
+		return fail(res, STEP_INTERRUPTED, interrupted);
 	if (n == STOPPED)
 		return fail(res, STEP_STOPPED, 0);
 	/* The pipe also closes when the daemon is killed before it execs: execing tells the two apart.
 	 * A monitor says how its first run went instead: its silence means it died. */
-	int reports = args.spec->report_fd >= 0;
 	if (w != 1 || (n == 0 && (!args.execing || reports)))
 		return fail(res, STEP_KILLED, 0);
 	if (n == 0 || (reports && n == (int)sizeof r && r.step == STEP_READY))
@@ -275,7 +335,7 @@ void dz_abandon(struct dz_result *res)
 {
 	close((int)res->go_fd);
 	struct record r;
-	read_record((int)res->status_fd, &r, (pid_t)res->pid);
+	read_record((int)res->status_fd, &r, (pid_t)res->pid, 0);
 	close((int)res->status_fd);
 	res->go_fd = res->status_fd = -1;
 }
@@ -548,12 +608,18 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 	}
 	pid_t daemon = (pid_t)pid, pgid = getpgid(daemon);
 	for (int looked = 0;; looked = 1) {
-		struct pollfd p[1];
+		struct pollfd p[2];
 		int n = ready_pollfd(p);
+		p[n++] = (struct pollfd){ wake[0], POLLIN, 0 };
 		int64_t left = ready_deadline - now_ms();
 		/* A look first, for a program ready at once; then the daemon's death is seen within a probe's time. */
 		if (looked)
 			poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
+		/* Caught at any time since the start began, and not ready before: the start is undone. */
+		if (interrupted) {
+			stop_tree(daemon, pgid > 0 ? pgid : daemon);
+			return fail(res, STEP_INTERRUPTED, interrupted);
+		}
 		struct ready_event e;
 		ready_check(daemon, &e);
 		if (e.extend_ms)

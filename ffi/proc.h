@@ -2,7 +2,17 @@
 #ifndef DZ_PROC_H
 #define DZ_PROC_H
 #include "child.h"
+#include <sys/stat.h>
 
 /* Its state letter, parent and process group from /proc/PID/stat; 0, or -1 when it is gone. */
 HIDDEN int proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp);
+/* When the live process started, in ticks since boot; -1 when it is gone or a zombie. */
+HIDDEN long long proc_started(pid_t pid);
+/*
+ * What a process makes for itself for a while is named after it, PREFIX<pid>.<ticks>SUFFIX
+ * (the pid and start time of its maker) and `extra` more bytes. This removes from dir
+ * such entries of this user's, of the given type (S_IFREG, or S_IFDIR with what is in
+ * it), whose maker is gone: no live process has that pid and start time.
+ */
+HIDDEN void proc_sweep(const char *dir, const char *prefix, const char *suffix, size_t extra, mode_t type);
 #endif

@@ -137,7 +137,9 @@ long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
 		const char *base = getenv("XDG_RUNTIME_DIR");
 		if (geteuid() == 0 || !base || !*base)
 			base = geteuid() == 0 && access("/run", W_OK) == 0 ? "/run" : "/tmp";
-		snprintf(dir, sizeof dir, "%s/daemonize-notify-XXXXXX", base);
+		/* Named after its maker, so that what a killed launcher or monitor left is found and removed here. */
+		proc_sweep(base, "daemonize-notify-", "-", 6, S_IFDIR);
+		snprintf(dir, sizeof dir, "%s/daemonize-notify-%d.%lld-XXXXXX", base, (int)getpid(), proc_started(getpid()));
 		if (!mkdtemp(dir)) {
 			dir[0] = 0;
 			return -errno;

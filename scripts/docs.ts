@@ -9,7 +9,7 @@ import { EXIT, STATUS_EXIT, STATUS_SEVERITY, STOP_EXIT } from "../src/errors";
 
 const root = new URL("..", import.meta.url).pathname;
 const names = Object.keys(commands) as CommandName[];
-type Table = Record<string, { code: number; meaning: string }>;
+type Table = Record<string, { code: number; meaning: string; shown?: string }>;
 
 interface Option {
   flags: string[];
@@ -43,7 +43,7 @@ function optionTable(of: CommandName): string {
 }
 
 function codeTable(table: Table, title: string): string {
-  return [`| code | ${title} |`, "|---|---|", ...Object.values(table).map((e) => `| ${e.code} | ${md(e.meaning)} |`)].join("\n");
+  return [`| code | ${title} |`, "|---|---|", ...Object.values(table).map((e) => `| ${e.shown ?? e.code} | ${md(e.meaning)} |`)].join("\n");
 }
 
 const worse = STATUS_SEVERITY.filter((s) => s !== "running").map((s) => STATUS_EXIT[s].code);
@@ -87,7 +87,7 @@ function manPage(): string {
   out.push(".SH EXIT STATUS", ".SS start");
   for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", STOP_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
-    for (const e of Object.values(table as Table)) out.push(".TP", `.B ${e.code}`, roff(e.meaning));
+    for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));
   }
   out.push(".SH SEE ALSO", "start\\-stop\\-daemon(8), daemon(1), systemd.service(5)", "");

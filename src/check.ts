@@ -6,6 +6,7 @@ import { byteLength } from "./bytes";
 import { isExecStep, stepError, trial } from "./detach";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
+import { draftName } from "./pidfile";
 import { explainExec } from "./program";
 import { prepare, type Trace } from "./start";
 import { basename, dirname } from "./paths";
@@ -28,9 +29,8 @@ export interface CheckReport {
 
 /** What creating the pidfile's temporary file beside it (src/pidfile.ts draft) would say. */
 function canCreate(pidfile: string): void {
-  const tmp = `.${basename(pidfile)}.${process.pid}.tmp`;
   try {
-    if (byteLength(tmp) > NAME_MAX) throw new OsError(E.ENAMETOOLONG);
+    if (byteLength(basename(draftName(pidfile))) > NAME_MAX) throw new OsError(E.ENAMETOOLONG);
     access(dirname(pidfile), W_OK | X_OK);
   } catch (e) {
     if (!(e instanceof OsError)) throw e;

@@ -3,6 +3,7 @@
 import { ptr } from "bun:ffi";
 import { native } from "../ffi/native";
 import { type Failure, fail } from "./errors";
+import { signalName } from "./signals";
 import { cstr, E, OsError } from "./sys";
 
 /** Everything the child needs, as plain values: it cannot look anything up. */
@@ -34,7 +35,7 @@ export interface Spec {
 const STEPS = [
   "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
   "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed",
-  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd",
+  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd", "interrupted",
 ] as const;
 const EXEC_STEP = STEPS.indexOf("exec");
 
@@ -92,6 +93,7 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
   if (name === "not ready in time") fail("readytimeout", `${s.argv[0]} was not ready within --ready-timeout; it was stopped`);
   if (name === "reported an error") fail("notready", `${s.argv[0]} reported ERRNO=${f.errno} (${new OsError(f.errno).message}); it was stopped`);
   if (name === "closed its readiness fd") fail("notready", `${s.argv[0]} closed its readiness fd without writing a newline; it was stopped`);
+  if (name === "interrupted") fail("interrupted", `interrupted by ${signalName(f.errno)} while starting ${s.argv[0]}; what had started was stopped`, f.errno);
   if (f.step === EXEC_STEP) onExec(f.errno);
   // The readiness fd is moved into place in the same step: a number past the open-file limit cannot be.
   if (name === "close fds" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
@@ -153,6 +155,17 @@ export function trial(s: Spec): ChildFailure | undefined {
 }
 
 export const isExecStep = (f: ChildFailure): boolean => f.step === EXEC_STEP;
+
+/**
+ * For a start that waits for its daemon (--ready, --supervise): from here until
+ * the returned function puts them back, SIGHUP, SIGINT and SIGTERM do not kill
+ * the launcher but make the wait stop what was started (ffi/launcher.c).
+ */
+export function catchInterrupts(): () => void {
+  const r = native.dz_interrupt_catch();
+  if (r < 0) fail("oserr", `cannot catch SIGHUP, SIGINT and SIGTERM: ${new OsError(-r).message}`);
+  return () => native.dz_interrupt_restore();
+}
 
 /** --foreground: the same steps, then exec in place. Returns only by throwing. */
 export function execInPlace(s: Spec, onExec: (errno: number) => never): never {

@@ -12,6 +12,11 @@ export const EXIT = {
   noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
   cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
   notfound: { code: 127, meaning: "the program is not found" },
+  interrupted: {
+    code: 128,
+    shown: "128 + N",
+    meaning: "`--ready` or `--supervise`: signal N (SIGHUP 129, SIGINT 130, SIGTERM 143) came before the start was done; what it started was stopped, and what it created removed",
+  },
 } as const;
 
 export type Outcome = keyof typeof EXIT;
@@ -21,16 +26,18 @@ export class DaemonizeError extends Error {
   constructor(
     readonly kind: Failure,
     message: string,
+    /** For "interrupted": the signal, added to the code as a shell adds it. */
+    readonly signal = 0,
   ) {
     super(message);
   }
   get exitCode(): number {
-    return EXIT[this.kind].code;
+    return EXIT[this.kind].code + this.signal;
   }
 }
 
-export function fail(kind: Failure, message: string): never {
-  throw new DaemonizeError(kind, message);
+export function fail(kind: Failure, message: string, signal?: number): never {
+  throw new DaemonizeError(kind, message, signal);
 }
 
 /** `daemonize status`: the LSB status codes init scripts expect. */

@@ -9,12 +9,13 @@
 // user xattrs) falls back to: the process started no later than the pidfile was
 // written. No lock held by the daemon is involved, so a program that closes
 // every fd at start-up is still recognised.
+import { native } from "../ffi/native";
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
 import { type Entry, untrusted, walk } from "./trust";
 import {
-  close, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, link, O, OsError, open, readFd,
+  close, cstr, E, fchmod, fgetxattr, flock, fsetxattr, fstat, isFile, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, link, O, OsError, open, readFd,
   rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
@@ -94,7 +95,7 @@ export type Examined =
   | { state: "running"; pid: number; ticks: number; monitor?: string; logs?: string[] };
 
 /** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
-function inspect(fd: number, path: string, unsafe: boolean, lockedHere = false): Exclude<Examined, { state: "none" }> {
+function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
   const st = fstat(fd);
   if (!isFile(st)) fail("cantcreat", `pidfile ${path} is not a regular file`);
   checkOwner(path, st, unsafe);
@@ -110,8 +111,8 @@ function inspect(fd: number, path: string, unsafe: boolean, lockedHere = false):
   if (ticks === undefined) return { state: "dead", pid, monitor, logs };
   const recorded = fgetxattr(fd, XATTR);
   // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is
-  // gone. So does one this process has locked, whose lock a test on the same fd would give up.
-  const gone = monitor !== undefined && (lockedHere || !locked(fd));
+  // gone. Anyone who can read the file can lock it too, so a lock counts only beside the identity.
+  const gone = monitor !== undefined && !locked(fd);
   const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && !gone;
   return alive ? { state: "running", pid, ticks, monitor, logs } : { state: "dead", pid, monitor, logs };
 }
@@ -153,41 +154,79 @@ export function runningPid(path: string, unsafe: boolean): number | undefined {
   return found.state === "running" ? found.pid : undefined;
 }
 
-/** How long to wait for another launcher that is replacing the same pidfile. */
+/** How long to wait for another launcher or remover of the same pidfile. */
 const LOCK_WAIT_MS = 2000;
 
-/** flock, retried until the deadline: a holder that never lets go must not hang us. */
-function lockWithin(fd: number, path: string): void {
+const lockPath = (path: string) => `${dirname(path)}/.${basename(path)}.lock`;
+
+/**
+ * The lock every writer and remover of a pidfile holds while it replaces or
+ * removes it. Not the pidfile itself: anyone who can read a file can flock it,
+ * and a pidfile is readable by all, so a lock on it would let any user block
+ * every later start. `.NAME.lock` beside it can be opened only by its owner,
+ * root or the caller, in a directory only they can write. Its holder removes
+ * it when done (dropLock), so nothing is left at rest: a waiter whose file was
+ * removed meanwhile tries again, and a file a killed holder left is taken over.
+ */
+function takeLock(path: string): number {
+  const file = lockPath(path);
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
+    let fd: number;
     try {
-      return flock(fd, LOCK_EX | LOCK_NB);
+      // O_NONBLOCK: a FIFO in its place must not hang the open (it is refused below).
+      fd = open(file, O.RDONLY | O.CREAT | O.NOFOLLOW | O.NONBLOCK, 0o600);
     } catch (e) {
-      if (!(e instanceof OsError && e.errno === E.EAGAIN) || Date.now() > deadline) {
-        close(fd);
-        fail("cantcreat", `pidfile ${path} is locked by another process`);
+      if (e instanceof OsError && e.errno === E.ELOOP) fail("cantcreat", `pidfile lock ${file} is a symbolic link; refusing to follow it`);
+      // What stops this file from being created would stop the pidfile too.
+      return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+    }
+    let held = false;
+    try {
+      const st = fstat(fd);
+      const why = !isFile(st) ? "is not a regular file" : st.uid !== 0 && st.uid !== euid() ? `is owned by uid ${st.uid}` : st.mode & 0o077 ? "can be opened by others" : undefined;
+      if (why) fail("noperm", `pidfile lock ${file} ${why}; refusing to use it (remove it)`);
+      for (;;) {
+        try {
+          flock(fd, LOCK_EX | LOCK_NB);
+          break;
+        } catch (e) {
+          if (!(e instanceof OsError && e.errno === E.EAGAIN)) throw e;
+          if (Date.now() > deadline) fail("cantcreat", `pidfile ${path} is locked by another process`);
+          Bun.sleepSync(2);
+        }
       }
-      Bun.sleepSync(2);
+      let now: Stat | undefined;
+      try {
+        now = stat(file, false);
+      } catch {}
+      held = now?.ino === st.ino && now.dev === st.dev;
+      if (held) return fd;
+    } catch (e) {
+      if (!(e instanceof OsError)) throw e;
+      fail("cantcreat", `cannot lock pidfile ${path}: ${file}: ${e.message}`);
+    } finally {
+      if (!held) close(fd);
     }
   }
 }
 
-/**
- * Opens and locks the file now at `path`. Every writer and remover locks the
- * inode it is about to replace, then checks the path still leads to it.
- */
-function lockCurrent(path: string): number | undefined {
-  const fd = openExisting(path);
-  if (fd === undefined) return undefined;
-  lockWithin(fd, path);
-  let now: Stat | undefined;
+/** Removes the lock file while it is still held, so no later holder's file is removed. */
+function dropLock(path: string, fd: number): void {
   try {
-    now = stat(path, false);
+    unlink(lockPath(path));
   } catch {}
-  const held = fstat(fd);
-  if (now && now.ino === held.ino && now.dev === held.dev) return fd;
   close(fd);
-  return undefined;
+}
+
+/** A lock file a killed holder left: taken over and removed by the next start, even one that replaces no pidfile. */
+function clearLock(path: string): void {
+  try {
+    stat(lockPath(path), false);
+  } catch {
+    return;
+  }
+  dropLock(path, takeLock(path));
 }
 
 /** A pidfile not yet in place: its temporary file, open. */
@@ -197,23 +236,25 @@ export interface Draft {
 }
 
 /**
- * Creates the temporary file a pidfile is published from, named after `tag`.
- * With `lock`, it is locked at once: a monitor that inherits the fd holds the
- * lock from before the pidfile exists until it exits.
+ * The temporary file a pidfile is published from: named after this launcher, its
+ * pid and start time, so that what a launcher killed mid-start leaves is known
+ * for its own (ffi/proc.c) and removed by the next start.
  */
-export function draft(path: string, tag: number, lock = false): Draft {
-  const tmp = `${dirname(path)}/.${basename(path)}.${tag}.tmp`;
-  const create = () => open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o644);
+export const draftName = (path: string): string => `${dirname(path)}/.${basename(path)}.${process.pid}.${startTicks(process.pid)}.tmp`;
+
+/**
+ * Creates the temporary file a pidfile is published from, after removing those
+ * of launchers that are gone. With `lock`, it is locked at once: a monitor that
+ * inherits the fd holds the lock from before the pidfile exists until it exits.
+ */
+export function draft(path: string, lock = false): Draft {
+  const tmp = draftName(path);
+  // No lock needed: a name the sweep removes belongs to a launcher that is gone, and no one else makes it again.
+  native.dz_sweep(cstr(dirname(path)), cstr(`.${basename(path)}.`), cstr(".tmp"));
+  clearLock(path);
   try {
-    let fd: number;
-    try {
-      fd = create();
-    } catch (e) {
-      // Left by a launcher that was killed with the same pid: the name is ours now.
-      if (!(e instanceof OsError && e.errno === E.EEXIST)) throw e;
-      unlink(tmp);
-      fd = create();
-    }
+    // Readable by its owner only until published: no one else may open it, or lock it before the monitor's lock is taken.
+    const fd = open(tmp, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW, 0o600);
     if (lock) flock(fd, LOCK_EX | LOCK_NB);
     return { fd, tmp };
   } catch (e) {
@@ -243,7 +284,7 @@ export interface Attributes {
 
 export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, attrs: Attributes = {}): void {
   // A draft that was passed in stays open: its lock is the monitor's.
-  const { fd, tmp } = given ?? draft(path, pid);
+  const { fd, tmp } = given ?? draft(path);
   try {
     try {
       fchmod(fd, 0o644);
@@ -265,14 +306,17 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
       } catch (e) {
         if (!(e instanceof OsError && e.errno === E.EEXIST)) fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
       }
-      // Ask first without the lock: a live daemon may hold a lock on its own pidfile.
-      const live = runningPid(path, unsafe);
-      if (live !== undefined) fail("running", `already running (pid ${live})`);
-      const old = lockCurrent(path);
-      if (old === undefined) continue;
+      const held = takeLock(path);
       try {
-        const other = inspect(old, path, unsafe, true);
-        if (other.state === "running") fail("running", `already running (pid ${other.pid})`);
+        const old = openExisting(path);
+        // Removed since the link failed: link again.
+        if (old === undefined) continue;
+        try {
+          const other = inspect(old, path, unsafe);
+          if (other.state === "running") fail("running", `already running (pid ${other.pid})`);
+        } finally {
+          close(old);
+        }
         try {
           rename(tmp, path);
         } catch (e) {
@@ -280,7 +324,7 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
         }
         return;
       } finally {
-        close(old);
+        dropLock(path, held);
       }
     }
   } finally {
@@ -293,12 +337,17 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
 /** Removes the pidfile if it still names `pid`. Best effort: it runs while another error is being reported. */
 export function unpublish(path: string, pid: number): void {
   try {
-    const fd = lockCurrent(path);
-    if (fd === undefined) return;
+    const held = takeLock(path);
     try {
-      if (parsePid(readFd(fd, 64)) === pid) unlink(path);
+      const fd = openExisting(path);
+      if (fd === undefined) return;
+      try {
+        if (parsePid(readFd(fd, 64)) === pid) unlink(path);
+      } finally {
+        close(fd);
+      }
     } finally {
-      close(fd);
+      dropLock(path, held);
     }
   } catch {}
 }

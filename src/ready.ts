@@ -5,7 +5,7 @@
 // known; a program that will not be ready has its process group stopped and its
 // pidfile removed. Under --supervise the monitor waits instead (ffi/monitor.c).
 import { native } from "../ffi/native";
-import { stepError } from "./detach";
+import { catchInterrupts, stepError } from "./detach";
 import { fail } from "./errors";
 import { say } from "./log";
 import type { Readiness, StartOptions } from "./options";
@@ -54,10 +54,13 @@ export function checkReady(ready: Readiness): void {
 export async function startReady(o: StartOptions): Promise<{ pid: number }> {
   checkReady(o.ready as Readiness);
   const heard: string[] = [];
+  // From before anything is created: a signal that comes before the wait is acted on by the wait.
+  const restore = catchInterrupts();
   try {
     return start(o, (p) => launchReady(p, o, o.ready as Readiness, heard));
   } finally {
     native.dz_ready_done();
+    restore();
     if (o.verbose) for (const text of heard) await say("info", `status: ${text}`);
   }
 }

@@ -8,6 +8,12 @@ const SIGNALS: Record<string, number> = {
   XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31,
 };
 
+/** SIGHUP for 1; a number past the named ones stays a number. */
+export const signalName = (n: number): string => {
+  const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
+  return name ? `SIG${name}` : `signal ${n}`;
+};
+
 /** A signal by name (HUP, SIGHUP, hup) or number (1 to 64). */
 export function parseSignal(text: string): number {
   if (/^\d{1,2}$/.test(text) && Number(text) >= 1 && Number(text) <= 64) return Number(text);

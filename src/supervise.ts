@@ -16,7 +16,7 @@
 import { decode, encode } from "./bytes";
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
-import { execInPlace, type Spec, type Started, spawn } from "./detach";
+import { catchInterrupts, execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
@@ -146,12 +146,12 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   try {
     if (o.foreground) {
       // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
-      const lock = pidfile ? draft(pidfile, process.pid, true) : undefined;
+      const lock = pidfile ? draft(pidfile, true) : undefined;
       if (pidfile && lock) publish(pidfile, process.pid, o.unsafe, lock, attrs);
       execInPlace({ ...monitorSpec(run, policy, image, w, lock, pidfile), cleanup: [...(pidfile ? [pidfile] : []), ...p.stdio.created] }, onExec);
     }
     const path = pidfile as string;
-    const lock = draft(path, process.pid, true);
+    const lock = draft(path, true);
     let monitor: Started | undefined;
     try {
       // Above every fd the monitor keeps: the child path moves the status pipe there for it.
@@ -181,9 +181,12 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
   if (o.ready) (await import("./ready")).checkReady(o.ready);
   const image = await monitorImage();
+  // In the foreground this process becomes the monitor, and no one waits.
+  const restore = o.foreground ? undefined : catchInterrupts();
   try {
     return start(o, (p) => launchMonitor(p, o, image));
   } finally {
+    restore?.();
     close(image);
   }
 }

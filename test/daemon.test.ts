@@ -263,10 +263,12 @@ describe("foreground", () => {
     expect(existsSync(`${dir}/p.pid`)).toBe(false);
   });
 
-  test("a temporary pidfile left by a killed launcher with the same pid does not block the start", () => {
+  test("temporary pidfiles left by killed launchers, one with the same pid, are removed by the next start", () => {
     const dir = tempDir();
-    // exec keeps the shell's pid, so the launcher's temporary name is known in advance.
-    const r = Bun.spawnSync(["sh", "-c", 'touch "$1/.p.pid.$$.tmp" && exec "$2" -f -p "$1/p.pid" -- /bin/true', "sh", dir, BIN], { stderr: "pipe" });
+    // Named after their launcher's pid and start time: exec keeps the shell's pid, whose start time is not 1.
+    const gone = Bun.spawnSync(["true"]).pid;
+    const script = `touch "$1/.p.pid.$$.1.tmp" "$1/.p.pid.${gone}.1.tmp" && exec "$2" -f -p "$1/p.pid" -- /bin/true`;
+    const r = Bun.spawnSync(["sh", "-c", script, "sh", dir, BIN], { stderr: "pipe" });
     expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
     expect(readdirSync(dir)).toEqual(["p.pid"]);
     expect(readPid(`${dir}/p.pid`)).toBe(r.pid);

@@ -12,11 +12,11 @@ describe("native library", () => {
   // The daemon shares the launcher's memory and makes it non-dumpable: only root can read its map.
   test.skipIf(!isRoot || missing("native library from a memfd", ["python3", "python3"]))("is mapped from a memfd, never from a file under /tmp", async () => {
     const dir = tempDir();
-    // A stale pidfile that another process holds locked keeps the launcher waiting
+    // A stale pidfile whose lock another launcher holds keeps the launcher waiting
     // for two seconds: long enough to read its memory map.
     writeFileSync(`${dir}/p.pid`, "4194303\n");
     const holder = Bun.spawn(
-      ["python3", "-c", "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(1000)", `${dir}/p.pid`],
+      ["python3", "-c", "import fcntl, os, sys, time\nf = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o600)\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(1000)", `${dir}/.p.pid.lock`],
       { stdout: "pipe", stderr: "ignore" },
     );
     track(holder.pid);
@@ -41,7 +41,7 @@ describe("native library", () => {
     expect(await launcher.exited).toBe(73);
     expect(await new Response(launcher.stderr).text()).toBe(`daemonize: error: pidfile ${dir}/p.pid is locked by another process\n`);
     expect(bunFiles()).toEqual(before);
-    expect(readdirSync(dir)).toEqual(["p.pid"]);
+    expect(readdirSync(dir).sort()).toEqual([".p.pid.lock", "p.pid"]);
   });
 
   test.skipIf(!isRoot || missing("noexec TMPDIR", ["mount", "mount"]))("works with a noexec TMPDIR", async () => {

@@ -179,24 +179,31 @@ describe("a daemon signalled by its user before it execs", () => {
       const pidfile = `${dir}/p.pid`;
       const gone = Bun.spawnSync(["true"]).pid;
       writeFileSync(pidfile, `${gone}\n`);
-      // One process holds the lock: the shell locks fd 9, then becomes sleep with it open.
-      const holder = Bun.spawn(["sh", "-c", 'exec 9>>"$0"; flock 9; exec sleep 1000', pidfile], { stdout: "ignore", stderr: "ignore" });
+      // One process holds the lock that launchers take to replace a pidfile: the shell locks fd 9, then becomes sleep with it open.
+      const lock = `${dir}/.p.pid.lock`;
+      // Made first, as a launcher makes it: flock(1), which the test waits with, would make it open to all.
+      writeFileSync(lock, "", { mode: 0o600 });
+      const holder = Bun.spawn(["sh", "-c", 'exec 9<"$0"; flock 9; exec sleep 1000', lock], { stdout: "ignore", stderr: "ignore" });
       track(holder.pid);
-      await waitFor(() => Bun.spawnSync(["flock", "-n", pidfile, "true"]).exitCode === 1, "the pidfile to be locked");
-      const launch = run(["-p", pidfile, "-u", "nobody", "-o", `${dir}/out`, "--", PROBE]);
-      // The launcher writes the new pidfile beside the old one, named by the daemon's pid, once the
-      // daemon is set up; then it waits for the lock, and the daemon for its go-ahead.
-      const daemon = await waitFor(() => {
-        const tmp = readdirSync(dir).map((n) => n.match(/^\.p\.pid\.(\d+)\.tmp$/)?.[1]).find(Boolean);
-        return tmp ? Number(tmp) : undefined;
-      }, "the daemon, set up and waiting");
+      await waitFor(() => Bun.spawnSync(["flock", "-n", lock, "true"]).exitCode === 1, "the lock to be held");
+      const launcher = Bun.spawn([BIN, "-p", pidfile, "-u", "nobody", "-o", `${dir}/out`, "--", PROBE], { env: { PATH: "/usr/bin:/bin" }, stdout: "ignore", stderr: "pipe" });
+      track(launcher.pid);
+      // Once the daemon is set up the launcher goes to publish the pidfile and waits for the lock (at most
+      // two seconds), and the daemon (a clone of the launcher, as nobody) for its go-ahead.
+      await waitFor(() => readdirSync(`/proc/${launcher.pid}/fd`).some((fd) => readlinkSync(`/proc/${launcher.pid}/fd/${fd}`) === lock), "the launcher to wait for the lock");
+      const daemon = readdirSync("/proc").filter((e) => /^\d+$/.test(e)).map(Number).find((pid) => {
+        try {
+          return readlinkSync(`/proc/${pid}/exe`) === BIN && ids(procStatus(pid).Uid)[0] === NOBODY.uid;
+        } catch {
+          return false;
+        }
+      });
+      if (daemon === undefined) throw new Error("no daemon, set up and waiting");
       track(daemon);
-      expect(readlinkSync(`/proc/${daemon}/exe`)).toBe(BIN);
       expect(ids(procStatus(daemon).Uid)).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
       process.kill(daemon, signal);
       holder.kill("SIGKILL");
-      const r = await launch;
-      expect([r.code, r.stderr]).toEqual([71, `daemonize: error: ${message}\n`]);
+      expect(await Promise.all([launcher.exited, new Response(launcher.stderr).text()])).toEqual([71, `daemonize: error: ${message}\n`]);
       await waitFor(() => !alive(daemon), "the daemon to be gone");
       // The stale pidfile was replaced, then the new one removed with the log this start made.
       expect(readdirSync(dir)).toEqual([]);
