@@ -126,6 +126,8 @@ export function statuses(pidfiles: string[], unsafe: boolean): Status[] {
 export interface Outcome {
   code: number;
   message: string;
+  /** Said even when it worked: what was left undone. */
+  warning?: string;
 }
 
 const outcome = (kind: keyof typeof STOP_EXIT, message: string): Outcome => ({ code: STOP_EXIT[kind].code, message });
@@ -181,8 +183,8 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
     if (gone()) break;
   }
   if (!gone()) return outcome("timeout", `pid ${pid} is still running after the schedule`);
-  unpublish(pidfile, pid);
-  return outcome("done", `stopped (pid ${pid})`);
+  const kept = unpublish(pidfile, pid);
+  return { ...outcome("done", `stopped (pid ${pid})`), ...(kept && { warning: `stopped pid ${pid}, but could not remove its pidfile: ${kept}` }) };
 }
 
 /** ffi/monitor.c's control signal: queued with a signal to deliver to the program, or RESTART. */

@@ -70,6 +70,7 @@ async function run(cmd: Command): Promise<number> {
       const { stop } = await import("./control");
       const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
       const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
+      if (stopped.warning) await say("warn", stopped.warning);
       if (stopped.code !== 0) {
         await say("error", stopped.message);
         return stopped.code;
@@ -97,6 +98,7 @@ async function run(cmd: Command): Promise<number> {
               : await restartProgram(cmd.pidfile, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
+      if (r.warning) await say("warn", r.warning);
       return r.code;
     }
   }

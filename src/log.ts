@@ -32,7 +32,7 @@ export async function say(level: Level, message: string): Promise<void> {
         log: ({ type, args }) => {
           const text = args.join(" ");
           if (type === "log") emit(1, `${text}\n`);
-          else emit(2, `daemonize: ${type === "info" ? "" : `${type}: `}${printable(text)}\n`);
+          else emit(2, `daemonize: ${type === "info" ? "" : type === "warn" ? "warning: " : `${type}: `}${printable(text)}\n`);
         },
       },
     ],

@@ -179,7 +179,7 @@ function takeLock(path: string): number {
     } catch (e) {
       if (e instanceof OsError && e.errno === E.ELOOP) fail("cantcreat", `pidfile lock ${file} is a symbolic link; refusing to follow it`);
       // What stops this file from being created would stop the pidfile too.
-      return fail("cantcreat", `cannot create pidfile ${path}: ${(e as Error).message}`);
+      return fail("cantcreat", `cannot lock pidfile ${path}: ${(e as Error).message}`);
     }
     let held = false;
     try {
@@ -334,8 +334,11 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
   }
 }
 
-/** Removes the pidfile if it still names `pid`. Best effort: it runs while another error is being reported. */
-export function unpublish(path: string, pid: number): void {
+/**
+ * Removes the pidfile if it still names `pid`. Never throws, as it also runs while another error is
+ * being reported; returns why it could not, for a stop to say.
+ */
+export function unpublish(path: string, pid: number): string | undefined {
   try {
     const held = takeLock(path);
     try {
@@ -349,5 +352,8 @@ export function unpublish(path: string, pid: number): void {
     } finally {
       dropLock(path, held);
     }
-  } catch {}
+  } catch (e) {
+    return e instanceof OsError && e.call ? `${e.call}: ${e.message}` : (e as Error).message;
+  }
+  return undefined;
 }

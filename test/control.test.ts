@@ -75,6 +75,24 @@ describe("status", () => {
     }
   });
 
+  test.skipIf(!isRoot || missing("read-only pidfile directory", ["mount", "mount"]))("a stop that cannot remove the pidfile says so, and still exits 0", async () => {
+    const dir = tempDir();
+    mkdirSync(`${dir}/run`);
+    const { pid } = await startProbe(`${dir}/run`);
+    // A read-only bind mount of the pidfile's directory: even root cannot unlink there.
+    const ro = Bun.spawnSync(["sh", "-c", 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"', "sh", `${dir}/run`], { stderr: "pipe" });
+    expect(ro.stderr.toString()).toBe("");
+    try {
+      const r = await run(["stop", "-p", `${dir}/run/probe.pid`]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^daemonize: warning: stopped pid ${pid}, but could not remove its pidfile: [^\\n]*Read-only file system\\n$`));
+      expect(alive(pid)).toBe(false);
+      expect(existsSync(`${dir}/run/probe.pid`)).toBe(true);
+    } finally {
+      Bun.spawnSync(["umount", `${dir}/run`]);
+    }
+  });
+
   test("a symlinked pidfile is 4", async () => {
     const dir = tempDir();
     symlinkSync("/etc/hostname", `${dir}/p.pid`);
