@@ -43,7 +43,7 @@ static int grandchild(void *p)
 	long r = child_setup(a->spec, &step);
 	if (r < 0) {
 		child_report(a->status_fd, step, r);
-		sys3(SYS_exit, 127, 0, 0);
+		sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
 	}
 	if (a->spec->check) {
 		/* --check: a throwaway daemon, as the target user, asks what the exec would say. */
@@ -61,14 +61,14 @@ static int grandchild(void *p)
 	int keep = (int)a->spec->report_fd;
 	if (keep >= 0 && (r = keep == a->status_fd ? sys3(SYS_fcntl, keep, F_SETFD, 0) : sys3(SYS_dup3, a->status_fd, keep, 0)) < 0) {
 		child_report(a->status_fd, STEP_FDS, r);
-		sys3(SYS_exit, 127, 0, 0);
+		sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
 	}
 	unblock_all();
 	a->execing = 1;
 	r = child_exec(a->spec);
 	a->execing = 0;
 	child_report(a->status_fd, STEP_EXEC, r);
-	sys3(SYS_exit, 127, 0, 0);
+	sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
 	return 0;
 }
 

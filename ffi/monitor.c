@@ -8,13 +8,14 @@
  * a child subreaper, so every orphan of the program's tree comes back to it to
  * be reaped, or stopped. It allocates nothing: all its state is below.
  *
- * Its arguments: key=value settings, "--", then the program's argv; its
- * environment is the program's. src/supervise.ts writes both.
+ * Its arguments: key=value settings (MONITOR_KEYS in src/contract.ts), "--",
+ * then the program's argv; its environment is the program's. src/supervise.ts
+ * writes both.
  *
- * State for `daemonize status` lives in the attribute user.daemonize.supervise
- * of the pidfile, which the monitor holds open and locked for its whole life:
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", and the
- * program's last STATUS= (sd_notify) in user.daemonize.status.
+ * State for `daemonize status` lives in the attribute XATTR_MONITOR of the
+ * pidfile, which the monitor holds open and locked for its whole life (its
+ * fields: MONITOR_STATE_FIELDS in src/contract.ts), and the program's last
+ * STATUS= (sd_notify) in XATTR_STATUS.
  */
 #include "ready.h"
 #include "relay.h"
@@ -33,18 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* src/supervise.ts queues it with a value: a signal to deliver to the program, or RESTART. */
-#define CONTROL_SIGNAL 63
-#define RESTART (-1)
-#define REOPEN (-2)
-#define MAX_RESTARTS 1000
 #define MAX_KEEP 1024
 #define SCAN_MS 100
 #define PROBE_MS 50
 
 enum policy { NEVER, ON_FAILURE, ALWAYS };
-enum state { STARTING, RUNNING, BACKOFF, STOPPING, FAILED };
-static const char *const STATE[] = { "starting", "running", "backoff", "stopping", "failed" };
+static const char *const STATE[] = STATE_NAMES;
+static const char *const STEP[] = STEP_NAMES;
 /* Why the tree is being stopped, in rising priority: a later, stronger reason wins. */
 enum goal { NONE, AFTER_RUN, RESTART_RUN, FIRST_FAILED, EXIT };
 
@@ -57,22 +53,23 @@ static struct {
 	uint64_t success[4]; /* exit codes 0-255 that count as success */
 	int64_t delay, max_delay, min_uptime, max_restarts, window, stop_timeout, ready_timeout;
 	const char *notify; /* systemd's socket, told once the first run is ready */
-} cfg = { ON_FAILURE, { 1 }, 1000, 60000, 10000, 5, 60000, 10000, 60000, NULL };
+} cfg = { ON_FAILURE, { 1 }, DEFAULT_RESTART_DELAY, DEFAULT_RESTART_MAX_DELAY, DEFAULT_MIN_UPTIME, DEFAULT_MAX_RESTARTS,
+	    DEFAULT_RESTART_WINDOW, DEFAULT_STOP_TIMEOUT, DEFAULT_READY_TIMEOUT, NULL };
 
 static pid_t self, run_pid, run_pgid;
 static int run_status = -1; /* the run's status pipe, until it execs */
 static int report_fd = -1, lock_fd = -1, sfd = -1;
 static const char *pidfile;
-static enum state state = STARTING;
+static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
-static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
+static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
 static int reopen_asked;
 static int64_t ready_by, probe_at, closed_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
-static int64_t restart_times[MAX_RESTARTS];
+static int64_t restart_times[LIMIT_MAX_RESTARTS];
 /* Orphans sent TERM in this stop; past this many, one is sent TERM at every scan instead of once. */
 static pid_t termed[4096];
 static int nterm, group_termed;
@@ -113,7 +110,7 @@ static void save_state(void)
 	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d", STATE[state], (int)run_pid, (long long)restarts,
 			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid());
 	if (lock_fd >= 0)
-		fsetxattr(lock_fd, "user.daemonize.supervise", v, (size_t)n, 0);
+		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
 }
 
 static void set_state(enum state s)
@@ -188,7 +185,7 @@ static void start_run(void)
 		long r = child_setup(&spec, &step);
 		/* The death signal is armed only now: if the monitor died before, no one would stop this run. */
 		if (r == 0 && getppid() != self)
-			_exit(127);
+			_exit(RUN_NOT_STARTED);
 		if (r == 0) {
 			unblock_all();
 			r = child_exec(&spec);
@@ -196,7 +193,7 @@ static void start_run(void)
 		}
 		if (p[1] >= 0)
 			child_report(p[1], step, r);
-		_exit(127);
+		_exit(RUN_NOT_STARTED);
 	}
 	if (p[1] >= 0)
 		close(p[1]);
@@ -207,11 +204,11 @@ static void start_run(void)
 		if (p[0] >= 0)
 			close(p[0]);
 		run_pid = 0;
-		last_code = 127;
+		last_code = RUN_NOT_STARTED;
 		last_signal = 0;
 		if (first) {
 			report_first(STEP_FORK, -e);
-			_exit(1);
+			_exit(EXIT_OSERR);
 		}
 		goal = AFTER_RUN;
 		return;
@@ -220,7 +217,7 @@ static void start_run(void)
 	run_pid = run_pgid = pid;
 	relay_run(pid);
 	run_status = p[0];
-	set_state(STARTING);
+	set_state(STATE_STARTING);
 }
 
 static void became_ready(void)
@@ -238,7 +235,7 @@ static void became_ready(void)
 	}
 	first = 0;
 	if (goal == NONE)
-		set_state(RUNNING);
+		set_state(STATE_RUNNING);
 }
 
 static void stop_tree(enum goal why);
@@ -246,16 +243,15 @@ static void stop_tree(enum goal why);
 /* The run will not be ready: it is stopped, and counts as failed. */
 static void not_ready(int step, int err)
 {
-	static const char *const names[] = STEP_NAMES;
 	awaiting = 0;
 	unready = 1;
 	if (first) {
 		report_first(step, -err);
-		first_failure = step == STEP_TIMEOUT ? 75 : 69;
+		first_failure = step == STEP_TIMEOUT ? EXIT_READYTIMEOUT : EXIT_NOTREADY;
 		first = 0;
 		goal = FIRST_FAILED;
 	}
-	say("%s %s%s%s", spec.path, names[step], err ? ": " : "", err ? strerror(err) : "");
+	say("%s %s%s%s", spec.path, STEP[step], err ? ": " : "", err ? strerror(err) : "");
 	stop_tree(AFTER_RUN);
 }
 
@@ -263,7 +259,7 @@ static void save_status(void)
 {
 	const char *text = ready_status();
 	if (lock_fd >= 0)
-		fsetxattr(lock_fd, "user.daemonize.status", text, strlen(text), 0);
+		fsetxattr(lock_fd, XATTR_STATUS, text, strlen(text), 0);
 }
 
 /* What the program said, or what a probe found. */
@@ -305,8 +301,7 @@ static void read_run_status(void)
 	close(run_status);
 	run_status = -1;
 	if (n == (ssize_t)sizeof rec) {
-		static const char *const names[] = STEP_NAMES;
-		const char *step = rec.step >= 0 && rec.step < (int)(sizeof names / sizeof *names) ? names[rec.step] : "?";
+		const char *step = rec.step >= 0 && rec.step < (int)(sizeof STEP / sizeof *STEP) ? STEP[rec.step] : "?";
 		/* A first run's failure is the launcher's to report, and its log must stay as empty as it was. */
 		if (!first || report_fd < 0)
 			say("%s %s: %s", step, rec.step == STEP_EXEC ? spec.path : "failed", strerror(rec.err));
@@ -314,7 +309,7 @@ static void read_run_status(void)
 			/* The launcher reports it and removes the pidfile once this monitor is gone;
 			 * in the foreground there is no launcher, and the exit code says it as a shell would. */
 			report_first(rec.step, -rec.err);
-			first_failure = rec.step != STEP_EXEC ? 71 : rec.err == ENOENT ? 127 : 126;
+			first_failure = rec.step != STEP_EXEC ? EXIT_OSERR : rec.err == ENOENT ? EXIT_NOTFOUND : EXIT_CANTEXEC;
 			goal = FIRST_FAILED;
 		}
 		return;
@@ -389,10 +384,10 @@ static void stop_tree(enum goal why)
 {
 	if (why > goal)
 		goal = why;
-	if (state == STOPPING)
+	if (state == STATE_STOPPING)
 		return;
 	int64_t t = now_ms(CLOCK_MONOTONIC);
-	set_state(STOPPING);
+	set_state(STATE_STOPPING);
 	killing = 0;
 	nterm = 0;
 	group_termed = 0;
@@ -423,14 +418,14 @@ static void decide(void)
 	if (cfg.restart == NEVER || (cfg.restart == ON_FAILURE && ok)) {
 		if (ok)
 			finish(0);
-		set_state(FAILED);
+		set_state(STATE_FAILED);
 		say("%s %s; not restarting (--restart %s)", spec.path, how, cfg.restart == NEVER ? "never" : "on-failure");
 		finish(last_status());
 	}
 	int64_t t = now_ms(CLOCK_MONOTONIC);
 	if (cfg.max_restarts > 0 && counted_restarts >= cfg.max_restarts &&
-	    t - restart_times[(counted_restarts - cfg.max_restarts) % MAX_RESTARTS] < cfg.window) {
-		set_state(FAILED);
+	    t - restart_times[(counted_restarts - cfg.max_restarts) % LIMIT_MAX_RESTARTS] < cfg.window) {
+		set_state(STATE_FAILED);
 		say("%s %s; giving up after %lld restarts within %lld ms", spec.path, how, (long long)cfg.max_restarts,
 		    (long long)cfg.window);
 		finish(last_status());
@@ -440,14 +435,14 @@ static void decide(void)
 	restart_at = t + delay;
 	say("%s %s; restarting in %lld ms", spec.path, how, (long long)delay);
 	delay = delay * 2 > cfg.max_delay ? cfg.max_delay : delay * 2;
-	set_state(BACKOFF);
+	set_state(STATE_BACKOFF);
 }
 
 /* `counted`: a restart the policy made, which the give-up window counts; one asked for is not. */
 static void restart_now(int counted)
 {
 	if (counted)
-		restart_times[counted_restarts++ % MAX_RESTARTS] = now_ms(CLOCK_MONOTONIC);
+		restart_times[counted_restarts++ % LIMIT_MAX_RESTARTS] = now_ms(CLOCK_MONOTONIC);
 	restarts++;
 	start_run();
 }
@@ -503,7 +498,7 @@ static void reap(void)
 				 * the status pipe said so, and the launcher hears EOF without a report. */
 				if (awaiting)
 					report_first(STEP_EXITED, -(info.si_code == CLD_EXITED ? info.si_status << 8 : info.si_status));
-				first_failure = awaiting ? 69 : first_failure;
+				first_failure = awaiting ? EXIT_NOTREADY : first_failure;
 				first = 0;
 				goal = goal > FIRST_FAILED ? goal : FIRST_FAILED;
 			}
@@ -534,9 +529,9 @@ static void on_signal(const struct signalfd_siginfo *si)
 	case CONTROL_SIGNAL:
 		if (si->ssi_code != SI_QUEUE)
 			break;
-		if (si->ssi_int == RESTART)
+		if (si->ssi_int == CONTROL_RESTART)
 			stop_tree(RESTART_RUN);
-		else if (si->ssi_int == REOPEN) {
+		else if (si->ssi_int == CONTROL_REOPEN) {
 			relay_reopen();
 			reopen_asked = 1;
 		}
@@ -557,7 +552,7 @@ static int64_t number(const char *key, const char *v, int64_t min, int64_t max)
 	long long n = strtoll(v, &end, 10);
 	if (errno || end == v || *end || n < min || n > max) {
 		say("bad setting %s=%s", key, v);
-		_exit(71);
+		_exit(EXIT_OSERR);
 	}
 	return n;
 }
@@ -571,7 +566,7 @@ static int64_t numbers(const char *key, const char *v, int64_t max, void (*put)(
 		size_t len = strcspn(v, ",");
 		if (len == 0 || len >= sizeof item || count >= limit) {
 			say("bad setting %s", key);
-			_exit(71);
+			_exit(EXIT_OSERR);
 		}
 		memcpy(item, v, len);
 		item[len] = 0;
@@ -603,11 +598,11 @@ static void configure(int argc, char **argv)
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		/* Split without writing to argv, which ps shows as it is. */
 		const char *eq = strchr(argv[i], '=');
-		char k[16];
+		char k[32];
 		size_t len = eq ? (size_t)(eq - argv[i]) : 0;
 		if (!eq || len >= sizeof k) {
 			say("bad setting %s", argv[i]);
-			_exit(71);
+			_exit(EXIT_OSERR);
 		}
 		memcpy(k, argv[i], len);
 		k[len] = 0;
@@ -638,26 +633,30 @@ static void configure(int argc, char **argv)
 		else if (!strcmp(k, "keep")) {
 			spec.nkeep = numbers(k, v, INT_MAX, put_keep, MAX_KEEP);
 			spec.keep = keep;
-		} else if (!strcmp(k, "restart"))
+		} else if (!strcmp(k, "restart")) {
 			cfg.restart = !strcmp(v, "always") ? ALWAYS : !strcmp(v, "never") ? NEVER : ON_FAILURE;
-		else if (!strcmp(k, "success"))
+			if (cfg.restart == ON_FAILURE && strcmp(v, "on-failure")) {
+				say("bad setting %s=%s", k, v);
+				_exit(EXIT_OSERR);
+			}
+		} else if (!strcmp(k, "success-exit"))
 			numbers(k, v, 255, put_success, 256);
-		else if (!strcmp(k, "delay"))
+		else if (!strcmp(k, "restart-delay"))
 			cfg.delay = number(k, v, 0, INT64_MAX / 4);
-		else if (!strcmp(k, "max-delay"))
+		else if (!strcmp(k, "restart-max-delay"))
 			cfg.max_delay = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "min-uptime"))
 			cfg.min_uptime = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "max-restarts"))
-			cfg.max_restarts = number(k, v, 0, MAX_RESTARTS);
-		else if (!strcmp(k, "window"))
+			cfg.max_restarts = number(k, v, 0, LIMIT_MAX_RESTARTS);
+		else if (!strcmp(k, "restart-window"))
 			cfg.window = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "stop-timeout"))
 			cfg.stop_timeout = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "ready")) {
 			if (ready_config(v) < 0) {
 				say("bad setting %s=%s", k, v);
-				_exit(71);
+				_exit(EXIT_OSERR);
 			}
 		} else if (!strcmp(k, "ready-timeout"))
 			cfg.ready_timeout = number(k, v, 0, INT64_MAX / 4);
@@ -667,13 +666,13 @@ static void configure(int argc, char **argv)
 			int r = relay_setting(k, v);
 			if (r <= 0) {
 				say(r ? "bad setting %s=%s" : "unknown setting %s", k, v);
-				_exit(71);
+				_exit(EXIT_OSERR);
 			}
 		}
 	}
 	if (i + 1 >= argc || !spec.path) {
 		say("no program to supervise");
-		_exit(71);
+		_exit(EXIT_OSERR);
 	}
 	spec.argv = argv + i + 1;
 	extern char **environ;
@@ -700,13 +699,13 @@ int main(int argc, char **argv)
 	if (sfd < 0) {
 		say("signalfd: %s", strerror(errno));
 		report_first(STEP_FORK, -errno);
-		_exit(71);
+		_exit(EXIT_OSERR);
 	}
 	int r = relay_start(&spec.stdio[1], &spec.stdio[2], spec.uid, spec.gid, spec.umask);
 	if (r < 0) {
 		say("log relay: %s", strerror((int)-r));
 		report_first(STEP_STDIO, r);
-		_exit(71);
+		_exit(EXIT_OSERR);
 	}
 	if (ready_wanted()) {
 		static char notify_env[PATH_MAX + 32];
@@ -714,7 +713,7 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			say("--ready: %s", strerror((int)-r));
 			report_first(STEP_PIPE, r);
-			_exit(71);
+			_exit(EXIT_OSERR);
 		}
 		if (notify_env[0]) {
 			/* Every run's environment names the monitor's socket: built once, for the monitor's life. */
@@ -723,7 +722,7 @@ int main(int argc, char **argv)
 				n++;
 			char **env = malloc((n + 2) * sizeof *env);
 			if (!env)
-				_exit(71);
+				_exit(EXIT_OSERR);
 			memcpy(env, spec.envp, n * sizeof *env);
 			env[n] = notify_env;
 			env[n + 1] = NULL;
@@ -734,7 +733,7 @@ int main(int argc, char **argv)
 	start_run();
 	for (;;) {
 		int64_t t = now_ms(CLOCK_MONOTONIC), wake = relay_wake(t);
-		if (state == BACKOFF && goal == NONE && (wake < 0 || restart_at < wake))
+		if (state == STATE_BACKOFF && goal == NONE && (wake < 0 || restart_at < wake))
 			wake = restart_at;
 		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
@@ -778,7 +777,7 @@ int main(int argc, char **argv)
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();
-		} else if (state == BACKOFF && t >= restart_at)
+		} else if (state == STATE_BACKOFF && t >= restart_at)
 			restart_now(1);
 	}
 }

@@ -55,7 +55,7 @@ struct stream {
 
 static struct sink sinks[2] = { { -1, -1, "", 0, 0, 0, 0, 0 }, { -1, -1, "", 0, 0, 0, 0, 0 } };
 static struct stream streams[2] = { { -1, -1, 0, 6, 0, 0, 0, 0, 0, 0 }, { -1, -1, 0, 3, 0, 0, 0, 0, 0, 0 } };
-static int64_t max_size, keep = 5, facility = -1, caller = -1;
+static int64_t max_size, keep = DEFAULT_LOG_KEEP, facility = -1, caller = -1;
 static int timestamps;
 static struct sockaddr_un slog_addr = { AF_UNIX, "/dev/log" };
 static int slog = -1;
@@ -417,11 +417,11 @@ int relay_setting(const char *key, const char *value)
 		st->sink = k;
 		return 1;
 	}
-	if (!strcmp(key, "max-size"))
+	if (!strcmp(key, "log-max-size"))
 		return number && n >= 0 ? (max_size = n, 1) : -1;
 	if (!strcmp(key, "log-keep"))
 		return number && n >= 0 && n <= 1000 ? (keep = n, 1) : -1;
-	if (!strcmp(key, "timestamps"))
+	if (!strcmp(key, "log-timestamps"))
 		return (timestamps = 1);
 	if (!strcmp(key, "syslog"))
 		return number && n >= 0 && n < 24 ? (facility = n, 1) : -1;

@@ -1,5 +1,6 @@
 // The command line: declares the commands and turns argv into typed options.
 // The work itself is done by plain library functions (src/start.ts, src/control.ts).
+import { DEFAULTS, LIMITS } from "./contract";
 import { byteLength } from "./bytes";
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
@@ -8,6 +9,9 @@ import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
 import type { Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
+
+/** A default duration as the help shows it: 1s, 60s, 250ms. */
+const dur = (ms: number) => (ms % 1000 ? `${ms}ms` : `${ms / 1000}s`);
 
 const startArgs = {
   pidfile: { type: "string", alias: "p", valueHint: "FILE", description: "Write the daemon's pid to FILE; refuse to start while that daemon lives" },
@@ -31,16 +35,16 @@ const startArgs = {
   supervise: { type: "boolean", description: "Keep the program running under a small native monitor, which the pidfile names" },
   restart: { type: "string", valueHint: "WHEN", description: "always, on-failure or never: when to start the program again (default on-failure); implies --supervise" },
   "success-exit": { type: "string", valueHint: "CODES", description: "Comma list of exit codes that count as success (default 0)" },
-  "restart-delay": { type: "string", valueHint: "DUR", description: "First delay before a restart: 250ms, 10s, 2m, 1h or seconds (default 1s)" },
-  "restart-max-delay": { type: "string", valueHint: "DUR", description: "The delay doubles after each failure up to this (default 60s)" },
-  "min-uptime": { type: "string", valueHint: "DUR", description: "A run at least this long resets the delay (default 10s)" },
-  "max-restarts": { type: "string", valueHint: "N", description: "Give up after N restarts within --restart-window (default 5, at most 1000; 0 never gives up)" },
-  "restart-window": { type: "string", valueHint: "DUR", description: "The window --max-restarts counts in (default 60s)" },
-  "stop-timeout": { type: "string", valueHint: "DUR", description: "On stop: TERM the program's whole tree, then KILL what is left after this (default 10s)" },
+  "restart-delay": { type: "string", valueHint: "DUR", description: `First delay before a restart: 250ms, 10s, 2m, 1h or seconds (default ${dur(DEFAULTS.restartDelay)})` },
+  "restart-max-delay": { type: "string", valueHint: "DUR", description: `The delay doubles after each failure up to this (default ${dur(DEFAULTS.restartMaxDelay)})` },
+  "min-uptime": { type: "string", valueHint: "DUR", description: `A run at least this long resets the delay (default ${dur(DEFAULTS.minUptime)})` },
+  "max-restarts": { type: "string", valueHint: "N", description: `Give up after N restarts within --restart-window (default ${DEFAULTS.maxRestarts}, at most ${LIMITS.maxRestarts}; 0 never gives up)` },
+  "restart-window": { type: "string", valueHint: "DUR", description: `The window --max-restarts counts in (default ${dur(DEFAULTS.restartWindow)})` },
+  "stop-timeout": { type: "string", valueHint: "DUR", description: `On stop: TERM the program's whole tree, then KILL what is left after this (default ${dur(DEFAULTS.stopTimeout)})` },
   ready: { type: "string", valueHint: "HOW", description: "Return only once the program is ready: notify (sd_notify), fd:N (a newline on fd N), tcp:[HOST:]PORT (a connect works) or file:PATH (it exists)" },
-  "ready-timeout": { type: "string", valueHint: "DUR", description: "How long --ready waits before the program's tree is stopped (default 60s)" },
+  "ready-timeout": { type: "string", valueHint: "DUR", description: `How long --ready waits before the program's tree is stopped (default ${dur(DEFAULTS.readyTimeout)})` },
   "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
-  "log-keep": { type: "string", valueHint: "N", description: "Rotated files to keep: FILE.1 newest to FILE.N (default 5)" },
+  "log-keep": { type: "string", valueHint: "N", description: `Rotated files to keep: FILE.1 newest to FILE.N (default ${DEFAULTS.logKeep})` },
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
   syslog: { type: "string", valueHint: "[=FACILITY]", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
   "syslog-socket": { type: "string", valueHint: "PATH", description: "The syslog socket (default /dev/log)" },
@@ -262,7 +266,7 @@ function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | un
   // A socket address holds 107 bytes of path.
   if (socket !== undefined && byteLength(socket) > 107) usage(`--syslog-socket ${JSON.stringify(socket)} is longer than a socket address holds (107 bytes)`);
   if (maxSize === undefined && !flags.has("log-timestamps") && !values.has("syslog")) return undefined;
-  const keep = values.get("log-keep") ?? "5";
+  const keep = values.get("log-keep") ?? String(DEFAULTS.logKeep);
   if (!/^\d{1,4}$/.test(keep) || Number(keep) > 1000) usage(`--log-keep ${JSON.stringify(keep)} is not a number from 0 to 1000`);
   const facility = values.get("syslog");
   const code = facility === undefined ? -1 : FACILITIES.indexOf(facility.toLowerCase());
@@ -288,27 +292,30 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   if (!pidfile && !foreground) usage(`--${by} needs --pidfile: it names the monitor`);
   if (restart !== undefined && !["always", "on-failure", "never"].includes(restart))
     usage(`--restart ${JSON.stringify(restart)} is not always, on-failure or never`);
-  const duration = (name: string, fallback: string) => parseDuration(values.get(name) ?? fallback, name);
+  const duration = (name: string, fallback: number) => {
+    const given = values.get(name);
+    return given === undefined ? fallback : parseDuration(given, name);
+  };
   const codes = (values.get("success-exit") ?? "0").split(",").map((c) => {
     if (!/^\d{1,3}$/.test(c) || Number(c) > 255) usage(`--success-exit ${JSON.stringify(values.get("success-exit"))} is not a comma list of exit codes from 0 to 255`);
     return Number(c);
   });
-  const max = values.get("max-restarts") ?? "5";
-  if (!/^\d{1,4}$/.test(max) || Number(max) > 1000) usage(`--max-restarts ${JSON.stringify(max)} is not a number from 0 to 1000`);
+  const max = values.get("max-restarts") ?? String(DEFAULTS.maxRestarts);
+  if (!/^\d{1,4}$/.test(max) || Number(max) > LIMITS.maxRestarts) usage(`--max-restarts ${JSON.stringify(max)} is not a number from 0 to ${LIMITS.maxRestarts}`);
   const policy: Policy = {
     // Logs alone bring in the monitor, not restarts.
     restart: (restart ?? (by === "supervise" ? "on-failure" : "never")) as Policy["restart"],
     successExit: [...new Set(codes)],
-    restartDelay: duration("restart-delay", "1s"),
-    restartMaxDelay: duration("restart-max-delay", "60s"),
-    minUptime: duration("min-uptime", "10s"),
+    restartDelay: duration("restart-delay", DEFAULTS.restartDelay),
+    restartMaxDelay: duration("restart-max-delay", DEFAULTS.restartMaxDelay),
+    minUptime: duration("min-uptime", DEFAULTS.minUptime),
     maxRestarts: Number(max),
-    restartWindow: duration("restart-window", "60s"),
-    stopTimeout: duration("stop-timeout", "10s"),
+    restartWindow: duration("restart-window", DEFAULTS.restartWindow),
+    stopTimeout: duration("stop-timeout", DEFAULTS.stopTimeout),
     relay,
   };
   if (policy.restartMaxDelay < policy.restartDelay)
-    usage(`--restart-max-delay ${values.get("restart-max-delay") ?? "(default 60s)"} is shorter than --restart-delay ${values.get("restart-delay")}`);
+    usage(`--restart-max-delay ${values.get("restart-max-delay") ?? `(default ${dur(DEFAULTS.restartMaxDelay)})`} is shorter than --restart-delay ${values.get("restart-delay")}`);
   return policy;
 }
 
@@ -333,7 +340,8 @@ function parseReady(values: Map<string, string>, cwd: string, keepFds: number[],
   if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
   // The path as the launcher sees it, wherever the monitor that looks for it runs.
   const resolved = how.startsWith("file:") ? `file:${absolute(cwd, how.slice(5))}` : how;
-  return { how: resolved, timeout: parseDuration(values.get("ready-timeout") ?? "60s", "ready-timeout") };
+  const timeout = values.get("ready-timeout");
+  return { how: resolved, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
 }
 
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */

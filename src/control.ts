@@ -1,6 +1,7 @@
 // status, stop and signal: act on the daemon a pidfile names, and only on it.
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
+import { CONTROL, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
 import { DaemonizeError, type StatusState, STOP_EXIT } from "./errors";
 import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
@@ -74,7 +75,7 @@ function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Status {
 
 /** What the monitor says of its program, from the attribute ffi/monitor.c keeps on the pidfile. */
 export interface Supervised {
-  state: "starting" | "running" | "backoff" | "stopping" | "failed";
+  state: MonitorState;
   child?: number;
   restarts: number;
   childUptimeSeconds?: number;
@@ -87,14 +88,16 @@ export interface Supervised {
 }
 
 /**
- * "STATE CHILD RESTARTS RUN-STARTED-MS LAST-EXIT STOP-TIMEOUT-MS REOPENS MAINPID", then on
- * a line of its own the program's last STATUS=; `live`: the monitor is running.
+ * MONITOR_STATE_FIELDS, then on a line of its own the program's last STATUS=; `live`: the monitor is running.
  */
 function supervised(text: string, live: boolean): Supervised | undefined {
   const newline = text.indexOf("\n");
   const said = newline < 0 ? "" : text.slice(newline + 1);
-  const [state, child, restarts, started, last, stop, reopens, main] = (newline < 0 ? text : text.slice(0, newline)).split(" ");
-  if (!["starting", "running", "backoff", "stopping", "failed"].includes(state as string)) return undefined;
+  const fields = (newline < 0 ? text : text.slice(0, newline)).split(" ");
+  const { state, child, restarts, runStartedMs: started, lastExit: last, stopTimeoutMs: stop, reopens, mainPid: main } = Object.fromEntries(
+    MONITOR_STATE_FIELDS.map((name, i) => [name, fields[i]]),
+  ) as Record<(typeof MONITOR_STATE_FIELDS)[number], string | undefined>;
+  if (!MONITOR_STATES.includes(state as MonitorState)) return undefined;
   const pid = live && Number(child) > 0 ? Number(child) : undefined;
   const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
   return {
@@ -187,10 +190,6 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
   return { ...outcome("done", `stopped (pid ${pid})`), ...(kept && { warning: `stopped pid ${pid}, but could not remove its pidfile: ${kept}` }) };
 }
 
-/** ffi/monitor.c's control signal: queued with a signal to deliver to the program, or RESTART. */
-const CONTROL_SIGNAL = 63;
-const RESTART = -1;
-const REOPEN = -2;
 
 export function signal(pidfile: string, sig: number, unsafe: boolean): Outcome {
   const found = examineOrExplain(pidfile, unsafe);
@@ -200,7 +199,7 @@ export function signal(pidfile: string, sig: number, unsafe: boolean): Outcome {
     // TERM itself must reach the program, not stop the monitor: the monitor delivers it.
     const m = supervised(found.monitor, true);
     if (!m?.child) return outcome("failed", `the program is not running (${m?.state ?? "unknown state"}); its monitor is pid ${found.pid}`);
-    const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, sig);
+    const r = deliver(found.pid, found.ticks, CONTROL.signal, sig);
     if (r === "gone") return outcome("failed", "not running");
     return r === "sent" ? outcome("done", `sent signal ${sig} to the program (pid ${m.child}) through its monitor (pid ${found.pid})`) : r;
   }
@@ -219,7 +218,7 @@ export async function restartProgram(pidfile: string, unsafe: boolean): Promise<
   if (found.state !== "running") return outcome("failed", "not running");
   const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   if (!before) return outcome("failed", `pidfile ${pidfile} names no monitor (started without --supervise): give the program to restart it`);
-  const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, RESTART);
+  const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.restart);
   if (r === "gone") return outcome("failed", "not running");
   if (r !== "sent") return r;
   const deadline = Date.now() + before.stopTimeoutMs + 30_000;
@@ -243,7 +242,7 @@ export async function reopenLogs(pidfile: string, unsafe: boolean): Promise<Outc
   const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   if (!before)
     return outcome("failed", `pidfile ${pidfile} names a daemon that writes its own logs: rotate them with copytruncate, or start it with --supervise, --log-max-size, --log-timestamps or --syslog`);
-  const r = deliver(found.pid, found.ticks, CONTROL_SIGNAL, REOPEN);
+  const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.reopen);
   if (r === "gone") return outcome("failed", "not running");
   if (r !== "sent") return r;
   const deadline = Date.now() + 5000;

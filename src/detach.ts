@@ -2,6 +2,7 @@
 // a failed step reported back through the status pipe into a typed error.
 import { ptr } from "bun:ffi";
 import { native } from "../ffi/native";
+import { RUN_SPEC, type SpecField, STEPS, stepName } from "./contract";
 import { type Failure, fail } from "./errors";
 import { signalName } from "./signals";
 import { cstr, E, OsError } from "./sys";
@@ -31,15 +32,7 @@ export interface Spec {
   readyTo?: number;
 }
 
-/** Mirrors the step list in ffi/child.h. */
-const STEPS = [
-  "ready", "pipe", "fork", "setsid", "fork", "chroot", "chdir", "setgroups", "setgid", "setuid",
-  "verify privileges", "set RLIMIT_CORE", "redirect stdio", "close fds", "exec", "stopped", "killed",
-  "exited before ready", "not ready in time", "reported an error", "closed its readiness fd", "interrupted",
-] as const;
-const EXEC_STEP = STEPS.indexOf("exec");
-
-/** The C struct dz_spec: twenty-three 8-byte fields. `refs` keeps the pointed-to memory alive. */
+/** The C struct dz_spec (src/contract.ts), filled field by field by name. `refs` keeps the pointed-to memory alive. */
 function marshal(s: Spec, check = false) {
   const refs: NodeJS.TypedArray[] = [];
   const str = (v: string) => {
@@ -59,16 +52,38 @@ function marshal(s: Spec, check = false) {
     return BigInt(ptr(a));
   };
   const view = (a: NodeJS.TypedArray) => (refs.push(a), BigInt(ptr(a)));
-  const fields: bigint[] = [
-    str(s.path), list(s.argv), list(s.envp), s.root === undefined ? 0n : str(s.root), str(s.dir),
-    s.groups ? view(new Uint32Array(s.groups.length ? s.groups : [0])) : 0n, BigInt(s.groups?.length ?? 0),
-    BigInt(s.uid), BigInt(s.gid), BigInt(s.umask), s.core ? 1n : 0n,
-    BigInt(s.stdio[0]), BigInt(s.stdio[1]), BigInt(s.stdio[2]),
-    view(new Int32Array(s.keep.length ? s.keep : [0])), BigInt(s.keep.length),
-    s.cleanup?.length ? list(s.cleanup) : 0n,
-    BigInt(s.execFd ?? -1), BigInt(s.reportFd ?? -1), check ? 1n : 0n, 0n, BigInt(s.readyFd ?? -1), BigInt(s.readyTo ?? -1),
-  ];
-  const struct = new BigInt64Array(fields);
+  const fields: Record<SpecField, bigint | bigint[]> = {
+    path: str(s.path),
+    argv: list(s.argv),
+    envp: list(s.envp),
+    root: s.root === undefined ? 0n : str(s.root),
+    dir: str(s.dir),
+    groups: s.groups ? view(new Uint32Array(s.groups.length ? s.groups : [0])) : 0n,
+    ngroups: BigInt(s.groups?.length ?? 0),
+    uid: BigInt(s.uid),
+    gid: BigInt(s.gid),
+    umask: BigInt(s.umask),
+    core: s.core ? 1n : 0n,
+    stdio: s.stdio.map(BigInt),
+    keep: view(new Int32Array(s.keep.length ? s.keep : [0])),
+    nkeep: BigInt(s.keep.length),
+    cleanup: s.cleanup?.length ? list(s.cleanup) : 0n,
+    exec_fd: BigInt(s.execFd ?? -1),
+    report_fd: BigInt(s.reportFd ?? -1),
+    check: check ? 1n : 0n,
+    // Only the monitor's runs get one (ffi/monitor.c).
+    pdeath: 0n,
+    ready_fd: BigInt(s.readyFd ?? -1),
+    ready_to: BigInt(s.readyTo ?? -1),
+  };
+  const struct = new BigInt64Array(
+    RUN_SPEC.flatMap((f) => {
+      const v = fields[f.name];
+      const count = "count" in f ? f.count : undefined;
+      if ((Array.isArray(v) ? v.length : undefined) !== count) throw new Error(`run spec field ${f.name} has the wrong shape`);
+      return v;
+    }),
+  );
   refs.push(struct);
   return { struct, refs };
 }
@@ -80,34 +95,35 @@ export interface ChildFailure {
 
 /** The error for a failed step; exec failures are named by the caller, who knows the program. */
 export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => never): never {
-  const name = STEPS[f.step] ?? `step ${f.step}`;
+  const step = STEPS[f.step]?.[0];
+  const name = stepName(f.step);
   // Someone signalled the daemon after the drop, before it could exec.
-  if (name === "stopped") fail("oserr", `the daemon was stopped before it could exec ${s.argv[0]}; it was killed`);
-  if (name === "killed") fail("oserr", `the daemon was killed before it could exec ${s.argv[0]}`);
+  if (step === "STOPPED") fail("oserr", `the daemon was stopped before it could exec ${s.argv[0]}; it was killed`);
+  if (step === "KILLED") fail("oserr", `the daemon was killed before it could exec ${s.argv[0]}`);
   // --ready: it ran, but will not be ready; what is left of it was stopped.
-  if (name === "exited before ready") {
+  if (step === "EXITED") {
     const code = (f.errno >> 8) & 0xff;
     const sig = f.errno & 0x7f;
     fail("notready", `${s.argv[0]} ${sig ? `was killed by signal ${sig}` : `exited with code ${code}`} before it was ready`);
   }
-  if (name === "not ready in time") fail("readytimeout", `${s.argv[0]} was not ready within --ready-timeout; it was stopped`);
-  if (name === "reported an error") fail("notready", `${s.argv[0]} reported ERRNO=${f.errno} (${new OsError(f.errno).message}); it was stopped`);
-  if (name === "closed its readiness fd") fail("notready", `${s.argv[0]} closed its readiness fd without writing a newline; it was stopped`);
-  if (name === "interrupted") fail("interrupted", `interrupted by ${signalName(f.errno)} while starting ${s.argv[0]}; what had started was stopped`, f.errno);
-  if (f.step === EXEC_STEP) onExec(f.errno);
+  if (step === "TIMEOUT") fail("readytimeout", `${s.argv[0]} was not ready within --ready-timeout; it was stopped`);
+  if (step === "ERRNO") fail("notready", `${s.argv[0]} reported ERRNO=${f.errno} (${new OsError(f.errno).message}); it was stopped`);
+  if (step === "CLOSED") fail("notready", `${s.argv[0]} closed its readiness fd without writing a newline; it was stopped`);
+  if (step === "INTERRUPTED") fail("interrupted", `interrupted by ${signalName(f.errno)} while starting ${s.argv[0]}; what had started was stopped`, f.errno);
+  if (step === "EXEC") onExec(f.errno);
   // The readiness fd is moved into place in the same step: a number past the open-file limit cannot be.
-  if (name === "close fds" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
+  if (step === "FDS" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
     fail("usage", `--ready fd:${s.readyTo}: fd ${s.readyTo} is above the daemon's open-file limit`);
-  const text = name === "verify privileges" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
+  const text = step === "VERIFY" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
   const denied = f.errno === E.EPERM || f.errno === E.EACCES;
   let kind: Failure = "oserr";
   let what: string = name;
-  if (name === "chroot" || name === "chdir") {
-    what = `${name} ${name === "chroot" ? s.root : s.dir}`;
+  if (step === "CHROOT" || step === "CHDIR") {
+    what = `${name} ${step === "CHROOT" ? s.root : s.dir}`;
     kind = missing ? "noinput" : denied ? "noperm" : "oserr";
-  } else if (name === "setgroups" || name === "setgid" || name === "setuid") {
-    what = `${name} ${name === "setuid" ? s.uid : name === "setgid" ? s.gid : (s.groups ?? []).join(",")}`;
+  } else if (step === "SETGROUPS" || step === "SETGID" || step === "SETUID") {
+    what = `${name} ${step === "SETUID" ? s.uid : step === "SETGID" ? s.gid : (s.groups ?? []).join(",")}`;
     kind = denied ? "noperm" : "oserr";
   }
   return fail(kind, `${what}: ${text}`);
@@ -154,7 +170,7 @@ export function trial(s: Spec): ChildFailure | undefined {
   return failed ? { step: Number(res[1]), errno: Number(res[2]) } : undefined;
 }
 
-export const isExecStep = (f: ChildFailure): boolean => f.step === EXEC_STEP;
+export const isExecStep = (f: ChildFailure): boolean => STEPS[f.step]?.[0] === "EXEC";
 
 /**
  * For a start that waits for its daemon (--ready, --supervise): from here until

@@ -9,6 +9,7 @@
 // user xattrs) falls back to: the process started no later than the pidfile was
 // written. No lock held by the daemon is involved, so a program that closes
 // every fd at start-up is still recognised.
+import { XATTR } from "./contract";
 import { native } from "../ffi/native";
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
@@ -19,12 +20,6 @@ import {
   rename, type Stat, stat, unlink, writeAll,
 } from "./sys";
 
-const XATTR = "user.daemonize.start";
-/** Set by the supervise monitor (ffi/monitor.c) on the pidfile it holds locked: its state. */
-const MONITOR = "user.daemonize.supervise";
-const LOGS = "user.daemonize.logs";
-/** The program's last sd_notify STATUS=, kept by the monitor. */
-const STATUS = "user.daemonize.status";
 /** Linux's PID_MAX_LIMIT. */
 const PID_MAX = 4194304;
 /** Slack for the fallback check: /proc times have 10 ms resolution. */
@@ -103,13 +98,13 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   const pid = parsePid(text);
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
-  const found = fgetxattr(fd, MONITOR);
+  const found = fgetxattr(fd, XATTR.monitor);
   // The monitor's state, and beside it what the program last said of itself.
-  const monitor = found === undefined ? undefined : `${found}\n${fgetxattr(fd, STATUS) ?? ""}`;
-  const logs = fgetxattr(fd, LOGS, 16384)?.split("\0");
+  const monitor = found === undefined ? undefined : `${found}\n${fgetxattr(fd, XATTR.status) ?? ""}`;
+  const logs = fgetxattr(fd, XATTR.logs, 16384)?.split("\0");
   const ticks = startTicks(pid);
   if (ticks === undefined) return { state: "dead", pid, monitor, logs };
-  const recorded = fgetxattr(fd, XATTR);
+  const recorded = fgetxattr(fd, XATTR.start);
   // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is
   // gone. Anyone who can read the file can lock it too, so a lock counts only beside the identity.
   const gone = monitor !== undefined && !locked(fd);
@@ -290,9 +285,9 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
       fchmod(fd, 0o644);
       writeAll(fd, Buffer.from(`${pid}\n`));
       const ticks = startTicks(pid);
-      if (ticks !== undefined) fsetxattr(fd, XATTR, identity(pid, ticks));
-      if (attrs.monitor !== undefined) fsetxattr(fd, MONITOR, attrs.monitor);
-      if (attrs.logs?.length) fsetxattr(fd, LOGS, attrs.logs.join("\0"));
+      if (ticks !== undefined) fsetxattr(fd, XATTR.start, identity(pid, ticks));
+      if (attrs.monitor !== undefined) fsetxattr(fd, XATTR.monitor, attrs.monitor);
+      if (attrs.logs?.length) fsetxattr(fd, XATTR.logs, attrs.logs.join("\0"));
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
         fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);

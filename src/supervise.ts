@@ -13,9 +13,10 @@
 //   9. publish   the pidfile names the monitor
 //  10. release   the monitor execs, starts the first run and reports its exec on
 //                the status pipe, so a failure leaves nothing, as in a plain start
-import { decode, encode } from "./bytes";
 import monitorPath from "../build/daemonize-monitor" with { type: "file" };
 import { native } from "../ffi/native";
+import { decode, encode } from "./bytes";
+import { MONITOR_STATES, type MonitorKey } from "./contract";
 import { catchInterrupts, execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
@@ -36,9 +37,10 @@ export async function monitorImage(): Promise<number> {
 }
 
 /** The monitor's first state in the pidfile, until it writes its own (the format is ffi/monitor.c's). */
-const firstState = (policy: Policy) => `starting 0 0 0 - ${policy.stopTimeout}`;
+const firstState = (policy: Policy) => `${MONITOR_STATES[0]} 0 0 0 - ${policy.stopTimeout}`;
 
-type Settings = Record<string, string | number>;
+/** Only keys the monitor reads (src/contract.ts). */
+type Settings = Partial<Record<MonitorKey, string | number>>;
 
 /** How the program's output reaches the monitor's relay (ffi/relay.c), and the fds that takes. */
 interface Wiring {
@@ -74,8 +76,8 @@ function wire(p: Prepared, o: StartOptions): Wiring {
     w.settings[i ? "err" : "out"] = `${fd}:${dir}:${basename(path)}`;
     w.keep.push(fd, dir);
   });
-  if (relay?.maxSize !== undefined) Object.assign(w.settings, { "max-size": relay.maxSize, "log-keep": relay.keep });
-  if (relay?.timestamps) w.settings.timestamps = 1;
+  if (relay?.maxSize !== undefined) Object.assign(w.settings, { "log-max-size": relay.maxSize, "log-keep": relay.keep });
+  if (relay?.timestamps) w.settings["log-timestamps"] = 1;
   if (relay?.syslog !== undefined) w.settings.syslog = relay.syslog;
   if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
   // The trust rules for a log the monitor reopens: root's, the starter's or the target user's.
@@ -106,12 +108,12 @@ function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
     core: run.core ? 1 : 0,
     ...(run.keep.length ? { keep: run.keep.join(",") } : {}),
     restart: policy.restart,
-    success: policy.successExit.join(","),
-    delay: policy.restartDelay,
-    "max-delay": policy.restartMaxDelay,
+    "success-exit": policy.successExit.join(","),
+    "restart-delay": policy.restartDelay,
+    "restart-max-delay": policy.restartMaxDelay,
     "min-uptime": policy.minUptime,
     "max-restarts": policy.maxRestarts,
-    window: policy.restartWindow,
+    "restart-window": policy.restartWindow,
     "stop-timeout": policy.stopTimeout,
   };
   return ["daemonize-monitor", ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), "--", ...run.argv];

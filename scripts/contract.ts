@@ -1,0 +1,46 @@
+// build/contract.h: src/contract.ts and the exit codes of src/errors.ts, for the C side.
+// scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
+import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, RUN_SPEC, STEPS, XATTR } from "../src/contract";
+import { EXIT } from "../src/errors";
+
+const macro = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+const str = (s: string) => JSON.stringify(s);
+
+export function contractHeader(): string {
+  const lines = [
+    "/* Generated from src/contract.ts and src/errors.ts by scripts/build.ts: do not edit. */",
+    "#ifndef DZ_CONTRACT_H",
+    "#define DZ_CONTRACT_H",
+    "#include <stdint.h>",
+    "#include <sys/types.h>",
+    "",
+    "/* Exit codes. */",
+    ...Object.entries(EXIT).map(([name, { code }]) => `#define EXIT_${macro(name)} ${code}`),
+    "",
+    "/* The child path's steps, in order; their names for messages. */",
+    `enum { ${STEPS.map(([c], i) => `STEP_${c} = ${i}`).join(", ")} };`,
+    `#define STEP_NAMES { ${STEPS.map(([, name]) => str(name)).join(", ")} }`,
+    "",
+    "/* The monitor's states. */",
+    `enum state { ${MONITOR_STATES.map((s) => `STATE_${macro(s)}`).join(", ")} };`,
+    `#define STATE_NAMES { ${MONITOR_STATES.map(str).join(", ")} }`,
+    "",
+    "/* The control signal and the values queued with it. */",
+    ...Object.entries(CONTROL).map(([name, v]) => `#define CONTROL_${macro(name)} (${v})`),
+    "",
+    "/* Extended attributes on a pidfile. */",
+    ...Object.entries(XATTR).map(([name, v]) => `#define XATTR_${macro(name)} ${str(v)}`),
+    "",
+    "/* Defaults both sides know (milliseconds for durations). */",
+    ...Object.entries(DEFAULTS).map(([name, v]) => `#define DEFAULT_${macro(name)} ${v}`),
+    ...Object.entries(LIMITS).map(([name, v]) => `#define LIMIT_${macro(name)} ${v}`),
+    "",
+    "/* What the child path is given: every field 8 bytes wide, so JavaScript fills it from one typed array. */",
+    "struct dz_spec {",
+    ...RUN_SPEC.map((f) => `\t${f.c.endsWith("*") ? f.c : `${f.c} `}${f.name}${"count" in f ? `[${f.count}]` : ""}; /* ${f.about} */`),
+    "};",
+    "#endif",
+    "",
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,104 @@
+// What the TypeScript side and the native side must agree on, declared once. scripts/build.ts
+// writes build/contract.h from it (and from the exit codes in errors.ts) for every C file;
+// TypeScript imports it. test/contract.test.ts fails on any drift.
+
+/** The child path's steps in the order it takes them (C name, name in messages), then what the launcher saw instead. */
+export const STEPS = [
+  ["READY", "ready"], ["PIPE", "pipe"], ["FORK", "fork"], ["SETSID", "setsid"], ["FORK2", "fork"], ["CHROOT", "chroot"],
+  ["CHDIR", "chdir"], ["SETGROUPS", "setgroups"], ["SETGID", "setgid"], ["SETUID", "setuid"], ["VERIFY", "verify privileges"],
+  ["RLIMIT", "set RLIMIT_CORE"], ["STDIO", "redirect stdio"], ["FDS", "close fds"], ["EXEC", "exec"],
+  // The daemon was stopped, or killed, before its exec.
+  ["STOPPED", "stopped"], ["KILLED", "killed"],
+  // Not ready (ready.h): it exited first (err: its wait status), did not say so in time, reported ERRNO= (err), or closed its readiness fd.
+  ["EXITED", "exited before ready"], ["TIMEOUT", "not ready in time"], ["ERRNO", "reported an error"], ["CLOSED", "closed its readiness fd"],
+  // The launcher was sent SIGHUP, SIGINT or SIGTERM (err) while it waited, and stopped the start.
+  ["INTERRUPTED", "interrupted"],
+] as const;
+
+export type StepName = (typeof STEPS)[number][1];
+export const stepName = (step: number): string => STEPS[step]?.[1] ?? `step ${step}`;
+export const stepIndex = (c: (typeof STEPS)[number][0]): number => STEPS.findIndex(([name]) => name === c);
+
+/** The supervise monitor's states, as its state attribute names them. */
+export const MONITOR_STATES = ["starting", "running", "backoff", "stopping", "failed"] as const;
+export type MonitorState = (typeof MONITOR_STATES)[number];
+
+/** The fields of the monitor's state attribute (XATTR.monitor), space-separated, in this order. */
+export const MONITOR_STATE_FIELDS = ["state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid"] as const;
+
+/** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
+export const CONTROL = { signal: 63, restart: -1, reopen: -2 } as const;
+
+/** Extended attributes on a pidfile. */
+export const XATTR = {
+  /** Boot id, pid and start time of the process the pidfile was written for. */
+  start: "user.daemonize.start",
+  /** The monitor's state: MONITOR_STATE_FIELDS. */
+  monitor: "user.daemonize.supervise",
+  /** The log files, NUL-separated, for `daemonize logs`. */
+  logs: "user.daemonize.logs",
+  /** The program's last sd_notify STATUS=. */
+  status: "user.daemonize.status",
+} as const;
+
+/** Defaults of settings both sides know; durations in milliseconds. */
+export const DEFAULTS = {
+  restartDelay: 1000,
+  restartMaxDelay: 60_000,
+  minUptime: 10_000,
+  maxRestarts: 5,
+  restartWindow: 60_000,
+  stopTimeout: 10_000,
+  readyTimeout: 60_000,
+  logKeep: 5,
+} as const;
+
+/**
+ * The settings the monitor reads as key=value arguments (ffi/monitor.c configure, ffi/relay.c
+ * relay_setting), written by src/supervise.ts; a key that is also an option has its name.
+ */
+export const MONITOR_KEYS = [
+  // Its own fds and files.
+  "report", "lock", "pidfile", "notify",
+  // Each run's child path.
+  "path", "root", "dir", "uid", "gid", "groups", "umask", "core", "keep",
+  // The restart policy and readiness.
+  "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
+  "ready", "ready-timeout",
+  // The log relay.
+  "out", "err", "log-max-size", "log-keep", "log-timestamps", "syslog", "syslog-socket", "tag", "caller",
+] as const;
+export type MonitorKey = (typeof MONITOR_KEYS)[number];
+
+/** Bounds both sides enforce. */
+export const LIMITS = {
+  /** The most --max-restarts may be: the monitor remembers this many restart times. */
+  maxRestarts: 1000,
+} as const;
+
+/** struct dz_spec, field by field, in order: what the child path is given (src/detach.ts packs it by name). */
+export const RUN_SPEC = [
+  { name: "path", c: "const char *", about: "resolved program, as seen after chroot" },
+  { name: "argv", c: "char *const *", about: "the program's arguments" },
+  { name: "envp", c: "char *const *", about: "its environment" },
+  { name: "root", c: "const char *", about: "chroot directory, or NULL" },
+  { name: "dir", c: "const char *", about: "working directory, inside root" },
+  { name: "groups", c: "const gid_t *", about: "supplementary groups, or NULL to leave them" },
+  { name: "ngroups", c: "int64_t", about: "how many" },
+  { name: "uid", c: "int64_t", about: "-1: keep" },
+  { name: "gid", c: "int64_t", about: "-1: keep" },
+  { name: "umask", c: "int64_t", about: "file mode creation mask" },
+  { name: "core", c: "int64_t", about: "nonzero: allow core dumps" },
+  { name: "stdio", c: "int64_t", about: "fds to become 0, 1 and 2", count: 3 },
+  { name: "keep", c: "const int32_t *", about: "inherited fds to leave open, sorted" },
+  { name: "nkeep", c: "int64_t", about: "how many" },
+  { name: "cleanup", c: "char *const *", about: "--foreground: files to remove if the exec fails, or NULL" },
+  { name: "exec_fd", c: "int64_t", about: ">= 0: exec this open file (the monitor's memfd) instead of path" },
+  { name: "report_fd", c: "int64_t", about: ">= 0: the exec'd monitor keeps the status pipe open on this fd" },
+  { name: "check", c: "int64_t", about: "nonzero: --check, find out whether the exec would work instead of doing it" },
+  { name: "pdeath", c: "int64_t", about: "nonzero: the signal this process gets when its parent dies" },
+  { name: "ready_fd", c: "int64_t", about: ">= 0: --ready fd:N, the pipe's write end the program gets ..." },
+  { name: "ready_to", c: "int64_t", about: "... as this fd" },
+] as const;
+
+export type SpecField = (typeof RUN_SPEC)[number]["name"];

@@ -1,0 +1,44 @@
+// The contract between the TypeScript and the native side is declared once (src/contract.ts,
+// and the exit codes in src/errors.ts): the C side gets it generated, and nothing repeats it.
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { contractHeader } from "../scripts/contract";
+import { MONITOR_KEYS, MONITOR_STATE_FIELDS } from "../src/contract";
+import { ROOT } from "./helpers";
+
+const ffi = readdirSync(`${ROOT}ffi`).filter((f) => /\.[ch]$/.test(f));
+/** A C file without its comments, which may name what the code must not spell out. */
+const code = (file: string) => readFileSync(`${ROOT}ffi/${file}`, "utf8").replace(/\/\*[\s\S]*?\*\//g, "");
+const src = readdirSync(`${ROOT}src`).filter((f) => f.endsWith(".ts") && f !== "contract.ts");
+
+describe("the contract", () => {
+  test("build/contract.h is what src/contract.ts and src/errors.ts make now", () => {
+    expect(readFileSync(`${ROOT}build/contract.h`, "utf8")).toBe(contractHeader());
+  });
+
+  test("no exit code is written as a number in ffi/ (0, success, aside)", () => {
+    for (const file of ffi) expect({ file, found: code(file).match(/\b(_exit|exit|SYS_exit,)\s*\(?\s*[1-9]\d*|(first_failure|last_code) = [^;]*\b[1-9]\d+\b/g) }).toEqual({ file, found: null });
+  });
+
+  test("the monitor reads exactly the declared settings", () => {
+    const keys = [...code("monitor.c").matchAll(/strcmp\(k, "([^"]+)"\)/g), ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
+    expect([...new Set(keys)].sort()).toEqual([...MONITOR_KEYS].sort());
+  });
+
+  test("the monitor writes its state in the declared fields", () => {
+    const format = /snprintf\(v, sizeof v, "([^"]+)"/.exec(code("monitor.c"))?.[1] ?? "";
+    expect(format.split(" ").length).toBe(MONITOR_STATE_FIELDS.length);
+    expect(format.split(" ").every((f) => /^%(s|d|lld)$/.test(f))).toBe(true);
+  });
+
+  test("names, states, steps and control values are written nowhere else", () => {
+    for (const file of ffi) {
+      const c = code(file);
+      expect({ file, found: c.match(/"user\.daemonize\.|#define (CONTROL_|STEP_NAMES|STATE_NAMES)|enum state \{|"starting", "running"|"exited before ready"/g) }).toEqual({ file, found: null });
+    }
+    for (const file of src) {
+      const ts = readFileSync(`${ROOT}src/${file}`, "utf8");
+      expect({ file, found: ts.match(/"user\.daemonize\.|"not ready in time"|"backoff", "stopping"|\b63\b/g) }).toEqual({ file, found: null });
+    }
+  });
+});
