@@ -585,12 +585,27 @@ static void put_success(int64_t i, int64_t n)
 	cfg.success[n >> 6] |= (uint64_t)1 << (n & 63);
 }
 
+/* A setting of src/settings.ts, which goes into the run's spec as it is; 0 if k is not one. */
+static int run_setting(const char *k, const char *v)
+{
+	static const struct {
+		const char *key;
+		size_t at;
+		int64_t min, max;
+	} settings[] = RUN_SETTINGS;
+	for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
+		if (!strcmp(k, settings[i].key)) {
+			*(int64_t *)((char *)&spec + settings[i].at) = number(k, v, settings[i].min, settings[i].max);
+			return 1;
+		}
+	return 0;
+}
+
 static void configure(int argc, char **argv)
 {
 	int i = 1;
 	spec.uid = spec.gid = -1;
 	spec.dir = "/";
-	spec.umask = 022;
 	spec.exec_fd = spec.report_fd = -1;
 	spec.pdeath = SIGKILL;
 	spec.ready_fd = spec.ready_to = -1;
@@ -626,11 +641,7 @@ static void configure(int argc, char **argv)
 		else if (!strcmp(k, "groups")) {
 			spec.ngroups = numbers(k, v, 0xfffffffe, put_group, NGROUPS_MAX);
 			spec.groups = groups;
-		} else if (!strcmp(k, "umask"))
-			spec.umask = number(k, v, 0, 0777);
-		else if (!strcmp(k, "core"))
-			spec.core = number(k, v, 0, 1);
-		else if (!strcmp(k, "keep")) {
+		} else if (!strcmp(k, "keep")) {
 			spec.nkeep = numbers(k, v, INT_MAX, put_keep, MAX_KEEP);
 			spec.keep = keep;
 		} else if (!strcmp(k, "restart")) {
@@ -662,6 +673,8 @@ static void configure(int argc, char **argv)
 			cfg.ready_timeout = number(k, v, 0, INT64_MAX / 4);
 		else if (!strcmp(k, "notify"))
 			cfg.notify = v;
+		else if (run_setting(k, v))
+			;
 		else {
 			int r = relay_setting(k, v);
 			if (r <= 0) {

@@ -2,6 +2,7 @@
 // scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
 import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, RUN_SPEC, STEPS, XATTR } from "../src/contract";
 import { EXIT } from "../src/errors";
+import { fieldOf, RUN_SETTINGS } from "../src/settings";
 
 const macro = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 const str = (s: string) => JSON.stringify(s);
@@ -39,6 +40,10 @@ export function contractHeader(): string {
     "struct dz_spec {",
     ...RUN_SPEC.map((f) => `\t${f.c.endsWith("*") ? f.c : `${f.c} `}${f.name}${"count" in f ? `[${f.count}]` : ""}; /* ${f.about} */`),
     "};",
+    "",
+    "/* The settings of src/settings.ts as the monitor reads them: key, field, and the values allowed. */",
+    "#include <stddef.h>",
+    `#define RUN_SETTINGS { ${RUN_SETTINGS.map((s) => `{ ${str(s.option)}, offsetof(struct dz_spec, ${fieldOf(s.option)}), ${s.range[0]}, ${s.range[1]} }`).join(", ")} }`,
     "#endif",
     "",
   ];

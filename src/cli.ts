@@ -1,5 +1,6 @@
 // The command line: declares the commands and turns argv into typed options.
 // The work itself is done by plain library functions (src/start.ts, src/control.ts).
+import { RUN_SETTINGS, type RunValues } from "./settings";
 import { DEFAULTS, LIMITS } from "./contract";
 import { byteLength } from "./bytes";
 import type { ArgsDef, CommandDef } from "citty";
@@ -19,7 +20,7 @@ const startArgs = {
   group: { type: "string", alias: "g", valueHint: "GROUP", description: "Primary group (name or number)" },
   chroot: { type: "string", valueHint: "DIR", description: "Change root to DIR before dropping privileges" },
   chdir: { type: "string", alias: "C", valueHint: "DIR", default: "/", description: "Working directory (inside the chroot when both are given)" },
-  umask: { type: "string", valueHint: "MODE", default: "022", description: "File mode creation mask, octal" },
+  ...Object.fromEntries(RUN_SETTINGS.map((s) => [s.option, s.arg])),
   stdout: { type: "string", alias: "o", valueHint: "FILE", description: "Append the program's stdout to FILE (default /dev/null)" },
   stderr: { type: "string", alias: "e", valueHint: "FILE", description: "Append the program's stderr to FILE (default /dev/null)" },
   log: { type: "string", alias: "l", valueHint: "FILE", description: "Append both stdout and stderr to FILE" },
@@ -28,7 +29,6 @@ const startArgs = {
   "env-file": { type: "string", valueHint: "FILE", description: "Read NAME=VALUE lines from FILE" },
   "clear-env": { type: "boolean", description: "Start from an empty environment" },
   foreground: { type: "boolean", alias: "f", description: "Do the same set-up but exec in place, without detaching (systemd Type=simple, containers)" },
-  core: { type: "boolean", description: "Allow core dumps: raise the RLIMIT_CORE soft limit to the hard one (default: 0)" },
   "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
   oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
   unsafe: { type: "boolean", description: "Allow a program, log, pidfile or pidfile directory that others could have written" },
@@ -228,12 +228,6 @@ const valueOf = (values: Map<string, string>) => (name: string) => {
   return v;
 };
 
-function parseUmask(text: string): number {
-  if (!/^[0-7]{1,4}$/.test(text) || Number.parseInt(text, 8) > 0o777)
-    return usage(`--umask ${JSON.stringify(text)} is not an octal mode from 000 to 777`);
-  return Number.parseInt(text, 8);
-}
-
 function parseFd(text: string): number {
   if (!/^\d{1,9}$/.test(text)) return usage(`--keep-fd ${JSON.stringify(text)} is not a file descriptor number`);
   const fd = Number(text);
@@ -363,7 +357,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     group: value("group"),
     chroot: value("chroot"),
     chdir: value("chdir") ?? startArgs.chdir.default,
-    umask: parseUmask(values.get("umask") ?? startArgs.umask.default),
+    run: Object.fromEntries(RUN_SETTINGS.map((s) => [s.option, s.parse(s.arg.type === "boolean" ? flags.has(s.option) || undefined : values.get(s.option))])) as RunValues,
     stdout: value("stdout") ?? log,
     stderr: value("stderr") ?? log,
     truncate: flags.has("truncate"),
@@ -371,7 +365,6 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     envFile: value("env-file"),
     clearEnv: flags.has("clear-env"),
     foreground: flags.has("foreground"),
-    core: flags.has("core"),
     keepFds: [...new Set((repeated.get("keep-fd") ?? []).map(parseFd))].sort((x, y) => x - y),
     oknodo: flags.has("oknodo"),
     unsafe: flags.has("unsafe"),

@@ -1,6 +1,7 @@
 // What the TypeScript side and the native side must agree on, declared once. scripts/build.ts
 // writes build/contract.h from it (and from the exit codes in errors.ts) for every C file;
 // TypeScript imports it. test/contract.test.ts fails on any drift.
+import { fieldOf, RUN_SETTINGS } from "./settings";
 
 /** The child path's steps in the order it takes them (C name, name in messages), then what the launcher saw instead. */
 export const STEPS = [
@@ -61,7 +62,7 @@ export const MONITOR_KEYS = [
   // Its own fds and files.
   "report", "lock", "pidfile", "notify",
   // Each run's child path.
-  "path", "root", "dir", "uid", "gid", "groups", "umask", "core", "keep",
+  "path", "root", "dir", "uid", "gid", "groups", "keep", ...RUN_SETTINGS.map((s) => s.option),
   // The restart policy and readiness.
   "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
   "ready", "ready-timeout",
@@ -87,8 +88,6 @@ export const RUN_SPEC = [
   { name: "ngroups", c: "int64_t", about: "how many" },
   { name: "uid", c: "int64_t", about: "-1: keep" },
   { name: "gid", c: "int64_t", about: "-1: keep" },
-  { name: "umask", c: "int64_t", about: "file mode creation mask" },
-  { name: "core", c: "int64_t", about: "nonzero: allow core dumps" },
   { name: "stdio", c: "int64_t", about: "fds to become 0, 1 and 2", count: 3 },
   { name: "keep", c: "const int32_t *", about: "inherited fds to leave open, sorted" },
   { name: "nkeep", c: "int64_t", about: "how many" },
@@ -99,6 +98,9 @@ export const RUN_SPEC = [
   { name: "pdeath", c: "int64_t", about: "nonzero: the signal this process gets when its parent dies" },
   { name: "ready_fd", c: "int64_t", about: ">= 0: --ready fd:N, the pipe's write end the program gets ..." },
   { name: "ready_to", c: "int64_t", about: "... as this fd" },
+  ...RUN_SETTINGS.map((s) => ({ name: fieldOf(s.option) as RunField, c: "int64_t", about: s.about }) as const),
 ] as const;
 
+/** The struct fields of the settings in src/settings.ts: their options, with _ for -. */
+export type RunField = (typeof RUN_SETTINGS)[number]["option"] extends infer O extends string ? (O extends `${infer A}-${infer B}` ? `${A}_${B}` : O) : never;
 export type SpecField = (typeof RUN_SPEC)[number]["name"];

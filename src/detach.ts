@@ -2,8 +2,9 @@
 // a failed step reported back through the status pipe into a typed error.
 import { ptr } from "bun:ffi";
 import { native } from "../ffi/native";
-import { RUN_SPEC, type SpecField, STEPS, stepName } from "./contract";
+import { RUN_SPEC, type RunField, type SpecField, STEPS, stepName } from "./contract";
 import { type Failure, fail } from "./errors";
+import { fieldOf, RUN_SETTINGS, type RunValues } from "./settings";
 import { signalName } from "./signals";
 import { cstr, E, OsError } from "./sys";
 
@@ -17,8 +18,7 @@ export interface Spec {
   groups?: number[];
   uid: number;
   gid: number;
-  umask: number;
-  core: boolean;
+  run: RunValues;
   stdio: [number, number, number];
   keep: number[];
   /** --foreground: files to remove if the exec fails (the launcher may no longer be able to). */
@@ -62,8 +62,7 @@ function marshal(s: Spec, check = false) {
     ngroups: BigInt(s.groups?.length ?? 0),
     uid: BigInt(s.uid),
     gid: BigInt(s.gid),
-    umask: BigInt(s.umask),
-    core: s.core ? 1n : 0n,
+    ...(Object.fromEntries(RUN_SETTINGS.map(({ option }) => [fieldOf(option), BigInt(s.run[option])])) as Record<RunField, bigint>),
     stdio: s.stdio.map(BigInt),
     keep: view(new Int32Array(s.keep.length ? s.keep : [0])),
     nkeep: BigInt(s.keep.length),

@@ -1,4 +1,6 @@
 // What `daemonize start` is asked to do, after the command line has been checked.
+import type { RunValues } from "./settings";
+
 export interface StartOptions {
   /** The program and its arguments, exactly as given; argv[0] is the program. */
   argv: string[];
@@ -9,7 +11,8 @@ export interface StartOptions {
   group?: string;
   chroot?: string;
   chdir: string;
-  umask: number;
+  /** The settings the child path applies as given (src/settings.ts). */
+  run: RunValues;
   stdout?: string;
   stderr?: string;
   truncate: boolean;
@@ -17,7 +20,6 @@ export interface StartOptions {
   envFile?: string;
   clearEnv: boolean;
   foreground: boolean;
-  core: boolean;
   keepFds: number[];
   oknodo: boolean;
   unsafe: boolean;

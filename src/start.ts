@@ -97,7 +97,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   }
 
   t?.begin("stdio");
-  const stdio = openStdio(o, who);
+  const stdio = openStdio({ ...o, umask: o.run.umask }, who);
   t?.pass(`stdin /dev/null, stdout ${o.stdout ? absolute(o.cwd, o.stdout) : "/dev/null"}, stderr ${o.stderr ? absolute(o.cwd, o.stderr) : "/dev/null"}`);
   const spec: Spec = {
     path: program.path,
@@ -108,8 +108,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     groups: who?.groups,
     uid: who?.uid ?? -1,
     gid: who?.gid ?? -1,
-    umask: o.umask,
-    core: o.core,
+    run: o.run,
     stdio: stdio.fds,
     keep: o.keepFds,
   };

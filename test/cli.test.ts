@@ -29,7 +29,7 @@ describe("argv", () => {
 
   test("long, long=, short, clustered and attached forms", () => {
     const o = parse(["--pidfile=a", "-fv", "-C/srv", "--umask", "027", "-Ekey=v", "--env", "k2=v2", "prog"]);
-    expect([o.pidfile, o.foreground, o.verbose, o.chdir, o.umask]).toEqual(["a", true, true, "/srv", 0o27]);
+    expect([o.pidfile, o.foreground, o.verbose, o.chdir, o.run.umask]).toEqual(["a", true, true, "/srv", 0o27]);
     expect(o.env).toEqual([["key", "v"], ["k2", "v2"]]);
   });
 
@@ -44,7 +44,7 @@ describe("argv", () => {
   });
 
   test("defaults", () => {
-    expect(parse(["prog"])).toMatchObject({ chdir: "/", umask: 0o22, truncate: false, clearEnv: false, foreground: false, core: false, keepFds: [], cwd: "/here" });
+    expect(parse(["prog"])).toMatchObject({ chdir: "/", run: { umask: 0o22, core: 0 }, truncate: false, clearEnv: false, foreground: false, keepFds: [], cwd: "/here" });
   });
 
   test("help and version win over everything else before --", () => {

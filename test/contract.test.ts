@@ -4,6 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { contractHeader } from "../scripts/contract";
 import { MONITOR_KEYS, MONITOR_STATE_FIELDS } from "../src/contract";
+import { RUN_SETTINGS } from "../src/settings";
 import { ROOT } from "./helpers";
 
 const ffi = readdirSync(`${ROOT}ffi`).filter((f) => /\.[ch]$/.test(f));
@@ -22,7 +23,9 @@ describe("the contract", () => {
 
   test("the monitor reads exactly the declared settings", () => {
     const keys = [...code("monitor.c").matchAll(/strcmp\(k, "([^"]+)"\)/g), ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
-    expect([...new Set(keys)].sort()).toEqual([...MONITOR_KEYS].sort());
+    // The run settings it reads through the generated RUN_SETTINGS table.
+    expect(code("monitor.c")).toContain("settings[] = RUN_SETTINGS;");
+    expect([...new Set([...keys, ...RUN_SETTINGS.map((s) => s.option)])].sort()).toEqual([...MONITOR_KEYS].sort());
   });
 
   test("the monitor writes its state in the declared fields", () => {
