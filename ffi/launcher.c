@@ -463,22 +463,15 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 /* ---- --ready for a plain start: the launcher waits for the daemon itself (ready.h). ---- */
 
 #include "ready.h"
+#include "clock.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
-#include <time.h>
 
 #define PROBE_MS 50
 #define STOP_MS 5000
 
 static int64_t ready_deadline;
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /*
  * Before the fork: the protocol, its socket or pipe, and this process made a
@@ -556,7 +549,7 @@ static void stop_tree(pid_t daemon, pid_t pgid)
 	int nterm = 0, killing = 0, nbefore = -1;
 	kill(-pgid, SIGTERM);
 	kill(daemon, SIGTERM);
-	for (int64_t until = now_ms() + STOP_MS;;) {
+	for (int64_t until = now_ms(CLOCK_MONOTONIC) + STOP_MS;;) {
 		int live = 0, fresh = nbefore < 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
 		for (int i = 0; i < n; i++) {
 			char state;
@@ -583,7 +576,7 @@ static void stop_tree(pid_t daemon, pid_t pgid)
 			break;
 		nbefore = live ? -1 : n;
 		memcpy(before, kids, (size_t)n * sizeof *kids);
-		if (!killing && now_ms() >= until) {
+		if (!killing && now_ms(CLOCK_MONOTONIC) >= until) {
 			killing = 1;
 			kill(-pgid, SIGKILL);
 			continue;
@@ -602,7 +595,7 @@ static void stop_tree(pid_t daemon, pid_t pgid)
 int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, struct dz_result *res)
 {
 	if (!ready_deadline) {
-		ready_deadline = now_ms() + timeout_ms;
+		ready_deadline = now_ms(CLOCK_MONOTONIC) + timeout_ms;
 		/* The daemon has its copy of fd:N's pipe: with this one gone, its closing is seen. */
 		ready_armed();
 	}
@@ -611,7 +604,7 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		struct pollfd p[2];
 		int n = ready_pollfd(p);
 		p[n++] = (struct pollfd){ wake[0], POLLIN, 0 };
-		int64_t left = ready_deadline - now_ms();
+		int64_t left = ready_deadline - now_ms(CLOCK_MONOTONIC);
 		/* A look first, for a program ready at once; then the daemon's death is seen within a probe's time. */
 		if (looked)
 			poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
@@ -623,7 +616,7 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		struct ready_event e;
 		ready_check(daemon, &e);
 		if (e.extend_ms)
-			ready_deadline = now_ms() + e.extend_ms;
+			ready_deadline = now_ms(CLOCK_MONOTONIC) + e.extend_ms;
 		snprintf(status, (size_t)size, "%s", ready_status());
 		if (e.ready)
 			return 0;
@@ -634,7 +627,7 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 			poll(NULL, 0, 10);
 			exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
 		}
-		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms() >= ready_deadline ? STEP_TIMEOUT : -1;
+		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms(CLOCK_MONOTONIC) >= ready_deadline ? STEP_TIMEOUT : -1;
 		/* A STATUS= is handed up only once the rest of its message has been judged. */
 		if (step < 0 && e.status)
 			return 1;

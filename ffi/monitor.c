@@ -18,6 +18,7 @@
  */
 #include "ready.h"
 #include "relay.h"
+#include "clock.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -76,13 +77,6 @@ static int64_t restart_times[MAX_RESTARTS];
 /* Orphans sent TERM in this stop; past this many, one is sent TERM at every scan instead of once. */
 static pid_t termed[4096];
 static int nterm, group_termed;
-
-static int64_t now_ms(clockid_t clock)
-{
-	struct timespec t;
-	clock_gettime(clock, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* A line on the program's stderr: through the relay, between the program's own lines, or straight. */
 static void say(const char *fmt, ...)
