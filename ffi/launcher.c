@@ -463,9 +463,8 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 /* ---- --ready for a plain start: the launcher waits for the daemon itself (ready.h). ---- */
 
 #include "ready.h"
+#include "tree.h"
 #include "clock.h"
-#include <dirent.h>
-#include <stdlib.h>
 #include <sys/prctl.h>
 
 #define PROBE_MS 50
@@ -491,94 +490,22 @@ int dz_ready_prepare(const char *how, int64_t uid, int64_t gid, int64_t abstract
 	return (int)r;
 }
 
-/* Whether any process of the group is alive, not a zombie. */
-static int group_alive(pid_t pgid)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return 0;
-	int alive = 0;
-	for (struct dirent *e; !alive && (e = readdir(d));) {
-		char state;
-		pid_t ppid, pgrp;
-		pid_t pid = (pid_t)atoi(e->d_name);
-		alive = pid > 0 && proc_stat(pid, &state, &ppid, &pgrp) == 0 && pgrp == pgid && state != 'Z';
-	}
-	closedir(d);
-	return alive;
-}
-
-/* This launcher's children: the daemon, and every orphan of its tree, since it is their subreaper. */
-static int children(pid_t *out, int max)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return 0;
-	for (struct dirent *t; (t = readdir(d));) {
-		char path[300];
-		if (t->d_name[0] < '1' || t->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		for (int pid; n < max && fscanf(f, "%d", &pid) == 1;)
-			out[n++] = pid;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 /*
- * A start that will not be ready: its whole tree is stopped. TERM to the daemon's
- * process group, while the unreaped daemon pins the group's id, and once to every
- * orphan that comes back to this launcher; KILL to what is left after a while.
- * Whatever left the group stays a descendant, so it comes back here when its
- * parent dies. Ends with all of it reaped.
- *
- * A look at the children is not one moment: a child may die after it was listed,
- * having handed its own children to a thread's list already read. So the tree is
- * gone only when two looks in a row find nothing alive and the second lists no
- * child the first did not: every orphan of what the first saw dead is in it.
+ * A start that will not be ready: its whole tree is stopped (tree.h), KILL to
+ * what is left after STOP_MS. Ends with all of it reaped: two looks in a row
+ * find no child but the daemon, which is reaped last, and nothing is left in
+ * its group.
  */
 static void stop_tree(pid_t daemon, pid_t pgid)
 {
-	static pid_t termed[256], kids[4096], before[4096];
-	int nterm = 0, killing = 0, nbefore = -1;
-	kill(-pgid, SIGTERM);
-	kill(daemon, SIGTERM);
+	int killing = 0, quiet = 0;
+	tree_begin();
 	for (int64_t until = now_ms(CLOCK_MONOTONIC) + STOP_MS;;) {
-		int live = 0, fresh = nbefore < 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
-		for (int i = 0; i < n; i++) {
-			char state;
-			pid_t ppid, pgrp, k = kids[i];
-			int known = 0;
-			for (int j = 0; j < nbefore && !known; j++)
-				known = before[j] == k;
-			fresh |= !known;
-			if (proc_stat(k, &state, &ppid, &pgrp) < 0 || state == 'Z') {
-				if (k != daemon)
-					waitpid(k, NULL, WNOHANG);
-				continue;
-			}
-			live++;
-			int seen = 0;
-			for (int j = 0; j < nterm && !seen; j++)
-				seen = termed[j] == k;
-			if (killing || !seen)
-				kill(k, killing ? SIGKILL : SIGTERM);
-			if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
-				termed[nterm++] = k;
-		}
-		if (!live && !fresh && !group_alive(pgid))
+		quiet = tree_signal(daemon, pgid, killing ? SIGKILL : SIGTERM) ? 0 : quiet + 1;
+		if (quiet >= 2 && !proc_group_alive(pgid))
 			break;
-		nbefore = live ? -1 : n;
-		memcpy(before, kids, (size_t)n * sizeof *kids);
 		if (!killing && now_ms(CLOCK_MONOTONIC) >= until) {
 			killing = 1;
-			kill(-pgid, SIGKILL);
 			continue;
 		}
 		poll(NULL, 0, 20);

@@ -18,6 +18,7 @@
  */
 #include "ready.h"
 #include "relay.h"
+#include "tree.h"
 #include "clock.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -74,9 +75,6 @@ static int reopen_asked;
 static int64_t ready_by, probe_at, closed_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
-/* Orphans sent TERM in this stop; past this many, one is sent TERM at every scan instead of once. */
-static pid_t termed[4096];
-static int nterm, group_termed;
 
 /* A line on the program's stderr: through the relay, between the program's own lines, or straight. */
 static void say(const char *fmt, ...)
@@ -324,61 +322,6 @@ static void read_run_status(void)
 	became_ready();
 }
 
-/*
- * The run's process group is signalled only while the run, alive or not yet
- * reaped, pins its id: after that the number could name someone else's group.
- * Direct children are always safe to signal, since their pids cannot be reused
- * until this monitor reaps them: every other descendant comes back here as an
- * orphan and is signalled then, once with TERM, every time with KILL.
- */
-static void signal_tree(int sig)
-{
-	if (run_pid > 0 && (sig == SIGKILL || !group_termed)) {
-		kill(-run_pgid, sig);
-		kill(run_pid, sig);
-		group_termed = 1;
-	}
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	long pid = 0;
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] >= '0' && buf[i] <= '9') {
-				pid = pid * 10 + (buf[i] - '0');
-				continue;
-			}
-			if (pid > 0 && sig == SIGKILL)
-				kill((pid_t)pid, sig);
-			else if (pid > 0 && !(group_termed && getpgid((pid_t)pid) == run_pgid)) {
-				int seen = 0;
-				for (int j = 0; j < nterm && !seen; j++)
-					seen = termed[j] == pid;
-				if (!seen)
-					kill((pid_t)pid, sig);
-				if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
-					termed[nterm++] = (pid_t)pid;
-			}
-			pid = 0;
-		}
-	close(fd);
-}
-
-static int has_children(void)
-{
-	char path[64], c;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return run_pid > 0;
-	ssize_t n = read(fd, &c, 1);
-	close(fd);
-	return n > 0;
-}
-
 static void stop_tree(enum goal why)
 {
 	if (why > goal)
@@ -388,11 +331,10 @@ static void stop_tree(enum goal why)
 	int64_t t = now_ms(CLOCK_MONOTONIC);
 	set_state(STOPPING);
 	killing = 0;
-	nterm = 0;
-	group_termed = 0;
 	kill_at = t + cfg.stop_timeout;
 	scan_at = t + SCAN_MS;
-	signal_tree(SIGTERM);
+	tree_begin();
+	tree_signal(run_pid, run_pgid, SIGTERM);
 }
 
 static int succeeded(void)
@@ -449,7 +391,7 @@ static void restart_now(int counted)
 /* Called whenever the tree may have emptied. */
 static void tree_check(void)
 {
-	if (goal == NONE || run_pid > 0 || has_children())
+	if (goal == NONE || run_pid > 0 || tree_left())
 		return;
 	/* What the ended run wrote last is in the log before anything else happens. */
 	relay_drain(1);
@@ -764,11 +706,11 @@ int main(int argc, char **argv)
 		if (goal != NONE) {
 			if (!killing && t >= kill_at) {
 				killing = 1;
-				signal_tree(SIGKILL);
+				tree_signal(run_pid, run_pgid, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			if (t >= scan_at) {
-				signal_tree(killing ? SIGKILL : SIGTERM);
+				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();
