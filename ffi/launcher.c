@@ -7,6 +7,7 @@
  * child of a Bun process, so all of this is native.
  */
 #include "proc.h"
+#include "ready.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -233,19 +234,14 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
-	/* --ready fd:N is moved onto N in the daemon: the pipes it reports and waits on must be elsewhere. */
-	if (s->ready_to >= 0)
-		for (int *fd = &status[0]; fd <= &go[1]; fd++)
-			if (*fd == s->ready_to) {
-				int moved = fcntl(*fd, F_DUPFD_CLOEXEC, (int)s->ready_to + 1);
-				if (moved < 0) {
-					int e = errno;
-					close(status[0]), close(status[1]), close(go[0]), close(go[1]);
-					return fail(res, STEP_PIPE, e);
-				}
-				close(*fd);
-				*fd = moved;
-			}
+	/* Neither pipe may be where the daemon gets --ready fd:N. */
+	long moved = ready_clear(status, 2);
+	if (moved == 0)
+		moved = ready_clear(go, 2);
+	if (moved < 0) {
+		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
+		return fail(res, STEP_PIPE, (int)-moved);
+	}
 	char *first = new_stack(STACK_SIZE);
 	if (!args.stack)
 		args.stack = new_stack(STACK_SIZE);
@@ -462,12 +458,10 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 
 /* ---- --ready for a plain start: the launcher waits for the daemon itself (ready.h). ---- */
 
-#include "ready.h"
 #include "tree.h"
 #include "clock.h"
 #include <sys/prctl.h>
 
-#define PROBE_MS 50
 #define STOP_MS 5000
 
 static int64_t ready_deadline;
@@ -549,11 +543,6 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 			return 0;
 		siginfo_t info = { 0 };
 		int exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
-		/* Exiting closes fd:N before the exit itself shows: a close is believed only once the daemon outlived it. */
-		for (int i = 0; e.closed && !exited && i < 10; i++) {
-			poll(NULL, 0, 10);
-			exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
-		}
 		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms(CLOCK_MONOTONIC) >= ready_deadline ? STEP_TIMEOUT : -1;
 		/* A STATUS= is handed up only once the rest of its message has been judged. */
 		if (step < 0 && e.status)

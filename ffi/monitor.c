@@ -42,7 +42,6 @@
 #define MAX_RESTARTS 1000
 #define MAX_KEEP 1024
 #define SCAN_MS 100
-#define PROBE_MS 50
 
 enum policy { NEVER, ON_FAILURE, ALWAYS };
 enum state { STARTING, RUNNING, BACKOFF, STOPPING, FAILED };
@@ -72,7 +71,7 @@ static int first = 1, first_failure = 71, killing, last_code = -1, last_signal;
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
 static int reopen_asked;
-static int64_t ready_by, probe_at, closed_at;
+static int64_t ready_by, probe_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[MAX_RESTARTS];
 
@@ -165,13 +164,7 @@ static void start_run(void)
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
-	/* --ready fd:N is moved onto N in the run: its status pipe must be elsewhere. */
-	for (int i = 0; i < 2 && spec.ready_to >= 0; i++)
-		if (p[i] == spec.ready_to) {
-			int moved = fcntl(p[i], F_DUPFD_CLOEXEC, (int)spec.ready_to + 1);
-			close(p[i]);
-			p[i] = moved;
-		}
+	ready_clear(p, 2);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
@@ -273,14 +266,11 @@ static void hear(void)
 		return;
 	if (e.extend_ms)
 		ready_by = t + e.extend_ms;
-	/* Exiting closes fd:N before the exit itself is seen: a close counts only if the run outlives it a while. */
-	if (e.closed)
-		closed_at = t;
 	if (e.ready)
 		became_ready();
 	else if (e.err)
 		not_ready(STEP_ERRNO, e.err);
-	else if (closed_at && t >= closed_at + PROBE_MS * 2)
+	else if (e.closed)
 		not_ready(STEP_CLOSED, 0);
 	else if (t >= ready_by)
 		not_ready(STEP_TIMEOUT, 0);
@@ -314,7 +304,6 @@ static void read_run_status(void)
 	if (ready_wanted()) {
 		/* starting until it says it is ready */
 		awaiting = 1;
-		closed_at = 0;
 		probe_at = now_ms(CLOCK_MONOTONIC);
 		ready_by = probe_at + cfg.ready_timeout;
 		return;
@@ -675,9 +664,9 @@ int main(int argc, char **argv)
 		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
 		if (awaiting) {
-			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by;
-			if (closed_at && closed_at + PROBE_MS * 2 < next)
-				next = closed_at + PROBE_MS * 2;
+			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by, closing = ready_closing();
+			if (closing && closing < next)
+				next = closing;
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
