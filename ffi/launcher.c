@@ -7,6 +7,7 @@
  * child of a Bun process, so all of this is native.
  */
 #include "proc.h"
+#include "ready.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -233,19 +234,14 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
-	/* --ready fd:N is moved onto N in the daemon: the pipes it reports and waits on must be elsewhere. */
-	if (s->ready_to >= 0)
-		for (int *fd = &status[0]; fd <= &go[1]; fd++)
-			if (*fd == s->ready_to) {
-				int moved = fcntl(*fd, F_DUPFD_CLOEXEC, (int)s->ready_to + 1);
-				if (moved < 0) {
-					int e = errno;
-					close(status[0]), close(status[1]), close(go[0]), close(go[1]);
-					return fail(res, STEP_PIPE, e);
-				}
-				close(*fd);
-				*fd = moved;
-			}
+	/* Neither pipe may be where the daemon gets --ready fd:N. */
+	long moved = ready_clear(status, 2);
+	if (moved == 0)
+		moved = ready_clear(go, 2);
+	if (moved < 0) {
+		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
+		return fail(res, STEP_PIPE, (int)-moved);
+	}
 	char *first = new_stack(STACK_SIZE);
 	if (!args.stack)
 		args.stack = new_stack(STACK_SIZE);
@@ -462,23 +458,13 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 
 /* ---- --ready for a plain start: the launcher waits for the daemon itself (ready.h). ---- */
 
-#include "ready.h"
-#include <dirent.h>
-#include <stdlib.h>
+#include "tree.h"
+#include "clock.h"
 #include <sys/prctl.h>
-#include <time.h>
 
-#define PROBE_MS 50
 #define STOP_MS 5000
 
 static int64_t ready_deadline;
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /*
  * Before the fork: the protocol, its socket or pipe, and this process made a
@@ -498,94 +484,22 @@ int dz_ready_prepare(const char *how, int64_t uid, int64_t gid, int64_t abstract
 	return (int)r;
 }
 
-/* Whether any process of the group is alive, not a zombie. */
-static int group_alive(pid_t pgid)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return 0;
-	int alive = 0;
-	for (struct dirent *e; !alive && (e = readdir(d));) {
-		char state;
-		pid_t ppid, pgrp;
-		pid_t pid = (pid_t)atoi(e->d_name);
-		alive = pid > 0 && proc_stat(pid, &state, &ppid, &pgrp) == 0 && pgrp == pgid && state != 'Z';
-	}
-	closedir(d);
-	return alive;
-}
-
-/* This launcher's children: the daemon, and every orphan of its tree, since it is their subreaper. */
-static int children(pid_t *out, int max)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return 0;
-	for (struct dirent *t; (t = readdir(d));) {
-		char path[300];
-		if (t->d_name[0] < '1' || t->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
-		FILE *f = fopen(path, "re");
-		if (!f)
-			continue;
-		for (int pid; n < max && fscanf(f, "%d", &pid) == 1;)
-			out[n++] = pid;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 /*
- * A start that will not be ready: its whole tree is stopped. TERM to the daemon's
- * process group, while the unreaped daemon pins the group's id, and once to every
- * orphan that comes back to this launcher; KILL to what is left after a while.
- * Whatever left the group stays a descendant, so it comes back here when its
- * parent dies. Ends with all of it reaped.
- *
- * A look at the children is not one moment: a child may die after it was listed,
- * having handed its own children to a thread's list already read. So the tree is
- * gone only when two looks in a row find nothing alive and the second lists no
- * child the first did not: every orphan of what the first saw dead is in it.
+ * A start that will not be ready: its whole tree is stopped (tree.h), KILL to
+ * what is left after STOP_MS. Ends with all of it reaped: two looks in a row
+ * find no child but the daemon, which is reaped last, and nothing is left in
+ * its group.
  */
 static void stop_tree(pid_t daemon, pid_t pgid)
 {
-	static pid_t termed[256], kids[4096], before[4096];
-	int nterm = 0, killing = 0, nbefore = -1;
-	kill(-pgid, SIGTERM);
-	kill(daemon, SIGTERM);
-	for (int64_t until = now_ms() + STOP_MS;;) {
-		int live = 0, fresh = nbefore < 0, n = children(kids, (int)(sizeof kids / sizeof *kids));
-		for (int i = 0; i < n; i++) {
-			char state;
-			pid_t ppid, pgrp, k = kids[i];
-			int known = 0;
-			for (int j = 0; j < nbefore && !known; j++)
-				known = before[j] == k;
-			fresh |= !known;
-			if (proc_stat(k, &state, &ppid, &pgrp) < 0 || state == 'Z') {
-				if (k != daemon)
-					waitpid(k, NULL, WNOHANG);
-				continue;
-			}
-			live++;
-			int seen = 0;
-			for (int j = 0; j < nterm && !seen; j++)
-				seen = termed[j] == k;
-			if (killing || !seen)
-				kill(k, killing ? SIGKILL : SIGTERM);
-			if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
-				termed[nterm++] = k;
-		}
-		if (!live && !fresh && !group_alive(pgid))
+	int killing = 0, quiet = 0;
+	tree_begin();
+	for (int64_t until = now_ms(CLOCK_MONOTONIC) + STOP_MS;;) {
+		quiet = tree_signal(daemon, pgid, killing ? SIGKILL : SIGTERM) ? 0 : quiet + 1;
+		if (quiet >= 2 && !proc_group_alive(pgid))
 			break;
-		nbefore = live ? -1 : n;
-		memcpy(before, kids, (size_t)n * sizeof *kids);
-		if (!killing && now_ms() >= until) {
+		if (!killing && now_ms(CLOCK_MONOTONIC) >= until) {
 			killing = 1;
-			kill(-pgid, SIGKILL);
 			continue;
 		}
 		poll(NULL, 0, 20);
@@ -602,7 +516,7 @@ static void stop_tree(pid_t daemon, pid_t pgid)
 int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, struct dz_result *res)
 {
 	if (!ready_deadline) {
-		ready_deadline = now_ms() + timeout_ms;
+		ready_deadline = now_ms(CLOCK_MONOTONIC) + timeout_ms;
 		/* The daemon has its copy of fd:N's pipe: with this one gone, its closing is seen. */
 		ready_armed();
 	}
@@ -611,7 +525,7 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		struct pollfd p[2];
 		int n = ready_pollfd(p);
 		p[n++] = (struct pollfd){ wake[0], POLLIN, 0 };
-		int64_t left = ready_deadline - now_ms();
+		int64_t left = ready_deadline - now_ms(CLOCK_MONOTONIC);
 		/* A look first, for a program ready at once; then the daemon's death is seen within a probe's time. */
 		if (looked)
 			poll(p, (nfds_t)n, left < 0 ? 0 : left < PROBE_MS ? (int)left : PROBE_MS);
@@ -623,18 +537,13 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 		struct ready_event e;
 		ready_check(daemon, &e);
 		if (e.extend_ms)
-			ready_deadline = now_ms() + e.extend_ms;
+			ready_deadline = now_ms(CLOCK_MONOTONIC) + e.extend_ms;
 		snprintf(status, (size_t)size, "%s", ready_status());
 		if (e.ready)
 			return 0;
 		siginfo_t info = { 0 };
 		int exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
-		/* Exiting closes fd:N before the exit itself shows: a close is believed only once the daemon outlived it. */
-		for (int i = 0; e.closed && !exited && i < 10; i++) {
-			poll(NULL, 0, 10);
-			exited = waitid(P_PID, (id_t)daemon, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == daemon;
-		}
-		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms() >= ready_deadline ? STEP_TIMEOUT : -1;
+		int step = exited ? STEP_EXITED : e.err ? STEP_ERRNO : e.closed ? STEP_CLOSED : now_ms(CLOCK_MONOTONIC) >= ready_deadline ? STEP_TIMEOUT : -1;
 		/* A STATUS= is handed up only once the rest of its message has been judged. */
 		if (step < 0 && e.status)
 			return 1;

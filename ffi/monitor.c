@@ -19,6 +19,8 @@
  */
 #include "ready.h"
 #include "relay.h"
+#include "tree.h"
+#include "clock.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -36,7 +38,6 @@
 
 #define MAX_KEEP 1024
 #define SCAN_MS 100
-#define PROBE_MS 50
 
 enum policy { NEVER, ON_FAILURE, ALWAYS };
 static const char *const STATE[] = STATE_NAMES;
@@ -67,19 +68,9 @@ static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
 static int reopen_asked;
-static int64_t ready_by, probe_at, closed_at;
+static int64_t ready_by, probe_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[LIMIT_MAX_RESTARTS];
-/* Orphans sent TERM in this stop; past this many, one is sent TERM at every scan instead of once. */
-static pid_t termed[4096];
-static int nterm, group_termed;
-
-static int64_t now_ms(clockid_t clock)
-{
-	struct timespec t;
-	clock_gettime(clock, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* A line on the program's stderr: through the relay, between the program's own lines, or straight. */
 static void say(const char *fmt, ...)
@@ -170,13 +161,7 @@ static void start_run(void)
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
-	/* --ready fd:N is moved onto N in the run: its status pipe must be elsewhere. */
-	for (int i = 0; i < 2 && spec.ready_to >= 0; i++)
-		if (p[i] == spec.ready_to) {
-			int moved = fcntl(p[i], F_DUPFD_CLOEXEC, (int)spec.ready_to + 1);
-			close(p[i]);
-			p[i] = moved;
-		}
+	ready_clear(p, 2);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);
@@ -277,14 +262,11 @@ static void hear(void)
 		return;
 	if (e.extend_ms)
 		ready_by = t + e.extend_ms;
-	/* Exiting closes fd:N before the exit itself is seen: a close counts only if the run outlives it a while. */
-	if (e.closed)
-		closed_at = t;
 	if (e.ready)
 		became_ready();
 	else if (e.err)
 		not_ready(STEP_ERRNO, e.err);
-	else if (closed_at && t >= closed_at + PROBE_MS * 2)
+	else if (e.closed)
 		not_ready(STEP_CLOSED, 0);
 	else if (t >= ready_by)
 		not_ready(STEP_TIMEOUT, 0);
@@ -317,67 +299,11 @@ static void read_run_status(void)
 	if (ready_wanted()) {
 		/* starting until it says it is ready */
 		awaiting = 1;
-		closed_at = 0;
 		probe_at = now_ms(CLOCK_MONOTONIC);
 		ready_by = probe_at + cfg.ready_timeout;
 		return;
 	}
 	became_ready();
-}
-
-/*
- * The run's process group is signalled only while the run, alive or not yet
- * reaped, pins its id: after that the number could name someone else's group.
- * Direct children are always safe to signal, since their pids cannot be reused
- * until this monitor reaps them: every other descendant comes back here as an
- * orphan and is signalled then, once with TERM, every time with KILL.
- */
-static void signal_tree(int sig)
-{
-	if (run_pid > 0 && (sig == SIGKILL || !group_termed)) {
-		kill(-run_pgid, sig);
-		kill(run_pid, sig);
-		group_termed = 1;
-	}
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	long pid = 0;
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] >= '0' && buf[i] <= '9') {
-				pid = pid * 10 + (buf[i] - '0');
-				continue;
-			}
-			if (pid > 0 && sig == SIGKILL)
-				kill((pid_t)pid, sig);
-			else if (pid > 0 && !(group_termed && getpgid((pid_t)pid) == run_pgid)) {
-				int seen = 0;
-				for (int j = 0; j < nterm && !seen; j++)
-					seen = termed[j] == pid;
-				if (!seen)
-					kill((pid_t)pid, sig);
-				if (!seen && nterm < (int)(sizeof termed / sizeof *termed))
-					termed[nterm++] = (pid_t)pid;
-			}
-			pid = 0;
-		}
-	close(fd);
-}
-
-static int has_children(void)
-{
-	char path[64], c;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return run_pid > 0;
-	ssize_t n = read(fd, &c, 1);
-	close(fd);
-	return n > 0;
 }
 
 static void stop_tree(enum goal why)
@@ -389,11 +315,10 @@ static void stop_tree(enum goal why)
 	int64_t t = now_ms(CLOCK_MONOTONIC);
 	set_state(STATE_STOPPING);
 	killing = 0;
-	nterm = 0;
-	group_termed = 0;
 	kill_at = t + cfg.stop_timeout;
 	scan_at = t + SCAN_MS;
-	signal_tree(SIGTERM);
+	tree_begin();
+	tree_signal(run_pid, run_pgid, SIGTERM);
 }
 
 static int succeeded(void)
@@ -450,7 +375,7 @@ static void restart_now(int counted)
 /* Called whenever the tree may have emptied. */
 static void tree_check(void)
 {
-	if (goal == NONE || run_pid > 0 || has_children())
+	if (goal == NONE || run_pid > 0 || tree_left())
 		return;
 	/* What the ended run wrote last is in the log before anything else happens. */
 	relay_drain(1);
@@ -751,9 +676,9 @@ int main(int argc, char **argv)
 		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
 		if (awaiting) {
-			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by;
-			if (closed_at && closed_at + PROBE_MS * 2 < next)
-				next = closed_at + PROBE_MS * 2;
+			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by, closing = ready_closing();
+			if (closing && closing < next)
+				next = closing;
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
@@ -782,11 +707,11 @@ int main(int argc, char **argv)
 		if (goal != NONE) {
 			if (!killing && t >= kill_at) {
 				killing = 1;
-				signal_tree(SIGKILL);
+				tree_signal(run_pid, run_pgid, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			if (t >= scan_at) {
-				signal_tree(killing ? SIGKILL : SIGTERM);
+				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();

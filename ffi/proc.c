@@ -64,8 +64,12 @@ static int parse_name(const char *name, const char *prefix, const char *suffix, 
 	return strncmp(rest, suffix, strlen(suffix)) || strlen(rest) != strlen(suffix) + extra ? -1 : 0;
 }
 
-/* Calls each() for every entry of the directory open at dfd but . and .., from a buffer on the stack: the monitor allocates nothing. */
-static void each_entry(int dfd, void (*each)(int dfd, const char *name, void *arg), void *arg)
+/*
+ * Calls each() for every entry of the directory open at dfd but . and .., from a
+ * buffer on the stack (the monitor allocates nothing), until one returns nonzero;
+ * returns that.
+ */
+static int each_entry(int dfd, int (*each)(int dfd, const char *name, void *arg), void *arg)
 {
 	char buf[2048] __attribute__((aligned(8)));
 	ssize_t n;
@@ -73,15 +77,79 @@ static void each_entry(int dfd, void (*each)(int dfd, const char *name, void *ar
 		for (ssize_t off = 0; off < n;) {
 			struct dirent64 *e = (struct dirent64 *)(buf + off);
 			off += e->d_reclen;
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				each(dfd, e->d_name, arg);
+			int r = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") ? each(dfd, e->d_name, arg) : 0;
+			if (r)
+				return r;
 		}
+	return 0;
 }
 
-static void remove_entry(int dfd, const char *name, void *arg)
+/* each_entry() of a directory by its path; 0 when it cannot be opened. */
+static int each_in(const char *dir, int (*each)(int dfd, const char *name, void *arg), void *arg)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	int r = each_entry(dfd, each, arg);
+	close(dfd);
+	return r;
+}
+
+struct children {
+	int (*each)(pid_t pid, void *arg);
+	void *arg;
+};
+
+/* One thread's children, from /proc/self/task/TID/children: "PID PID ... ". */
+static int task_children(int dfd, const char *task, void *arg)
+{
+	const struct children *c = arg;
+	char path[32], buf[4096];
+	snprintf(path, sizeof path, "%.16s/children", task);
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int r = 0;
+	long pid = 0;
+	ssize_t n;
+	while (!r && (n = read(fd, buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < n && !r; i++) {
+			if (buf[i] >= '0' && buf[i] <= '9') {
+				pid = pid * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (pid > 0)
+				r = c->each((pid_t)pid, c->arg);
+			pid = 0;
+		}
+	close(fd);
+	return r;
+}
+
+int proc_children(int (*each)(pid_t pid, void *arg), void *arg)
+{
+	struct children c = { each, arg };
+	return each_in("/proc/self/task", task_children, &c);
+}
+
+static int in_group(int dfd, const char *name, void *arg)
+{
+	(void)dfd;
+	char state;
+	pid_t ppid, pgrp, pid = (pid_t)atoi(name);
+	return pid > 0 && proc_stat(pid, &state, &ppid, &pgrp) == 0 && pgrp == *(const pid_t *)arg && state != 'Z';
+}
+
+int proc_group_alive(pid_t pgid)
+{
+	return each_in("/proc", in_group, &pgid);
+}
+
+static int remove_entry(int dfd, const char *name, void *arg)
 {
 	(void)arg;
 	unlinkat(dfd, name, 0);
+	return 0;
 }
 
 struct sweep {
@@ -90,7 +158,7 @@ struct sweep {
 	mode_t type;
 };
 
-static void sweep_entry(int dfd, const char *name, void *arg)
+static int sweep_entry(int dfd, const char *name, void *arg)
 {
 	const struct sweep *w = arg;
 	struct stat st;
@@ -98,24 +166,21 @@ static void sweep_entry(int dfd, const char *name, void *arg)
 	long long ticks;
 	if (parse_name(name, w->prefix, w->suffix, w->extra, &pid, &ticks) < 0 || proc_started(pid) == ticks ||
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || (st.st_mode & S_IFMT) != w->type || st.st_uid != geteuid())
-		return;
+		return 0;
 	if (w->type == S_IFDIR) {
 		/* A directory its maker kept for itself holds only what it put there. */
 		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
-			return;
+			return 0;
 		each_entry(sub, remove_entry, NULL);
 		close(sub);
 	}
 	unlinkat(dfd, name, w->type == S_IFDIR ? AT_REMOVEDIR : 0);
+	return 0;
 }
 
 void proc_sweep(const char *dir, const char *prefix, const char *suffix, size_t extra, mode_t type)
 {
 	struct sweep w = { prefix, suffix, extra, type };
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	each_entry(dfd, sweep_entry, &w);
-	close(dfd);
+	each_in(dir, sweep_entry, &w);
 }

@@ -9,6 +9,14 @@ HIDDEN int proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp);
 /* When the live process started, in ticks since boot; -1 when it is gone or a zombie. */
 HIDDEN long long proc_started(pid_t pid);
 /*
+ * Calls each() with every child of this process, dead or alive, from every
+ * thread's list (each thread has its own), until one returns nonzero; returns
+ * that. It allocates nothing, for the monitor.
+ */
+HIDDEN int proc_children(int (*each)(pid_t pid, void *arg), void *arg);
+/* Whether any process of the group is alive, not a zombie. */
+HIDDEN int proc_group_alive(pid_t pgid);
+/*
  * What a process makes for itself for a while is named after it, PREFIX<pid>.<ticks>SUFFIX
  * (the pid and start time of its maker) and `extra` more bytes. This removes from dir
  * such entries of this user's, of the given type (S_IFREG, or S_IFDIR with what is in

@@ -1,6 +1,7 @@
 /* Readiness: see ready.h. */
 #include "ready.h"
 #include "proc.h"
+#include "clock.h"
 #include <arpa/inet.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -11,12 +12,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { NONE, NOTIFY, FD, TCP, FILEPATH };
 /* systemd's own limit for a notification; a longer one is dropped whole. */
 #define MESSAGE_MAX 4096
+/* Exiting closes fd:N before the exit itself shows: a close counts only once the program outlived it this long. */
+#define CLOSED_MS (2 * PROBE_MS)
 
 static int kind = NONE, target = -1;
 static int sock = -1, pipe_rd = -1, pipe_wr = -1;
@@ -25,6 +27,7 @@ static socklen_t peer_len;
 static char path[PATH_MAX], dir[PATH_MAX];
 static char status[256];
 static pid_t mainpid;
+static int64_t closed_at; /* when fd:N was closed without a newline */
 
 int ready_config(const char *how)
 {
@@ -170,6 +173,7 @@ long ready_arm(int64_t *fd, int64_t *to)
 	/* What a run said of itself is the run's: a new one starts with nothing said. */
 	mainpid = 0;
 	status[0] = 0;
+	closed_at = 0;
 	*fd = *to = -1;
 	if (kind != FD)
 		return 0;
@@ -184,6 +188,22 @@ long ready_arm(int64_t *fd, int64_t *to)
 	*fd = pipe_wr;
 	*to = target;
 	return 0;
+}
+
+long ready_clear(int *fds, int n)
+{
+	long r = 0;
+	if (kind != FD || pipe_wr < 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (fds[i] == target) {
+			int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, target + 1);
+			if (moved < 0 && !r)
+				r = -errno;
+			close(fds[i]);
+			fds[i] = moved;
+		}
+	return r;
 }
 
 void ready_armed(void)
@@ -298,7 +318,7 @@ static void read_fd(struct ready_event *e)
 		if (memchr(buf, '\n', (size_t)n))
 			e->ready = 1;
 	if (n == 0 && !e->ready) {
-		e->closed = 1;
+		closed_at = now_ms(CLOCK_MONOTONIC);
 		close(pipe_rd);
 		pipe_rd = -1;
 	}
@@ -331,6 +351,13 @@ void ready_check(pid_t main, struct ready_event *e)
 		e->ready = connects();
 	else if (kind == FILEPATH)
 		e->ready = access(path, F_OK) == 0;
+	int64_t closing = ready_closing();
+	e->closed = closing && now_ms(CLOCK_MONOTONIC) >= closing;
+}
+
+int64_t ready_closing(void)
+{
+	return closed_at ? closed_at + CLOSED_MS : 0;
 }
 
 const char *ready_status(void)

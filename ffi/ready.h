@@ -12,11 +12,14 @@
 #include "child.h"
 #include <poll.h>
 
+/* How often tcp: and file: are probed while a program is not ready yet. */
+#define PROBE_MS 50
+
 /* What one look said. */
 struct ready_event {
 	int ready;
 	int err;           /* ERRNO=: the program failed, with this error */
-	int closed;        /* fd:N was closed without a newline: it never will be ready */
+	int closed;        /* fd:N was closed without a newline, and the program outlived that: it never will be ready */
 	int64_t extend_ms; /* EXTEND_TIMEOUT_USEC=: the deadline is now + this */
 	int status;        /* STATUS= changed: ready_status() */
 };
@@ -32,6 +35,12 @@ HIDDEN int ready_wanted(void);
 HIDDEN long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size);
 /* Before each run: for fd:N, a new pipe whose write end the run gets as fd N. 0 or -errno. */
 HIDDEN long ready_arm(int64_t *fd, int64_t *target);
+/*
+ * fd:N is moved onto N in the run: pipes of its starter's, made between
+ * ready_arm and the run's start, must be elsewhere. Each of fds that is N is
+ * moved above it, close-on-exec, or closed and -1 if it cannot be. 0, or -errno.
+ */
+HIDDEN long ready_clear(int *fds, int n);
 /* After the run's exec: the parent's copy of the write end goes. */
 HIDDEN void ready_armed(void);
 /* The fd to poll, if any. */
@@ -40,6 +49,8 @@ HIDDEN int ready_pollfd(struct pollfd *p);
 HIDDEN int ready_probed(void);
 /* Reads what came (or probes); `main` and its descendants are the ones heard. */
 HIDDEN void ready_check(pid_t main, struct ready_event *e);
+/* When a close of fd:N that was seen will count as closed, or 0. */
+HIDDEN int64_t ready_closing(void);
 HIDDEN const char *ready_status(void);
 HIDDEN pid_t ready_mainpid(void);
 /* The socket and its directory removed. */

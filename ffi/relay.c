@@ -9,6 +9,7 @@
  * given back to the kernel when the relay has been idle a while.
  */
 #include "relay.h"
+#include "clock.h"
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,13 +66,6 @@ static pid_t run_pid;
 static int64_t file_uid = -1, file_gid = -1, file_mode = 0644;
 static const char ROTATE[] = "rotate", REOPEN[] = "reopen";
 
-static int64_t ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* The RFC 3339 UTC time with microseconds and a space, STAMP bytes, into out (STAMP + 1 bytes or more). */
 static void stamp(char *out)
 {
@@ -90,7 +84,7 @@ static void syslog_send(int severity, const char *who, pid_t pid, const char *li
 	if (facility < 0)
 		return;
 	if (slog < 0) {
-		if (ms() < slog_retry)
+		if (now_ms(CLOCK_MONOTONIC) < slog_retry)
 			return;
 		slog = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (slog >= 0 && connect(slog, (struct sockaddr *)&slog_addr, sizeof slog_addr) < 0) {
@@ -98,7 +92,7 @@ static void syslog_send(int severity, const char *who, pid_t pid, const char *li
 			slog = -1;
 		}
 		if (slog < 0) {
-			slog_retry = ms() + SYSLOG_RETRY_MS;
+			slog_retry = now_ms(CLOCK_MONOTONIC) + SYSLOG_RETRY_MS;
 			return;
 		}
 	}
@@ -123,14 +117,14 @@ static void syslog_send(int severity, const char *who, pid_t pid, const char *li
 		if (errno != EAGAIN)
 			break;
 		struct pollfd p = { slog, POLLOUT, 0 };
-		if (waited || ms() < slog_stuck || poll(&p, 1, SYSLOG_WAIT_MS) != 1) {
-			slog_stuck = ms() + SYSLOG_STUCK_MS;
+		if (waited || now_ms(CLOCK_MONOTONIC) < slog_stuck || poll(&p, 1, SYSLOG_WAIT_MS) != 1) {
+			slog_stuck = now_ms(CLOCK_MONOTONIC) + SYSLOG_STUCK_MS;
 			return;
 		}
 	}
 	close(slog);
 	slog = -1;
-	slog_retry = ms() + SYSLOG_RETRY_MS;
+	slog_retry = now_ms(CLOCK_MONOTONIC) + SYSLOG_RETRY_MS;
 }
 
 /* What the monitor has to say about the relay itself: to syslog, and to its own stderr. */
@@ -246,7 +240,7 @@ static void write_failed(struct sink *k, int err)
 		note("cannot write log %s: %s; holding the program's output until it can", k->dir >= 0 ? k->name : "output",
 		     strerror(err));
 	k->err = err;
-	failed_at = ms();
+	failed_at = now_ms(CLOCK_MONOTONIC);
 }
 
 /* Writes what is staged; 1 when all of it is written, 0 when the log is blocked. */
@@ -384,7 +378,7 @@ static int pump(struct stream *st, int whole)
 	if (n > 0) {
 		st->len += (size_t)n;
 		st->used = 1;
-		idle_since = ms();
+		idle_since = now_ms(CLOCK_MONOTONIC);
 	}
 	flush(st, whole && n <= 0);
 	return n > 0;

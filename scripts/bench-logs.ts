@@ -18,14 +18,12 @@ const TOTAL = LINE * LINES;
 // `2026-11-22T04:13:56.123456Z `
 const TIMESTAMP = 28;
 const TIMEOUT_MS = 120_000;
-/** PROBE_MS of a C source: how often its wait for tcp: connects and for file: looks. */
-function probeMs(source: string) {
-  const ms = /^#define PROBE_MS (\d+)$/m.exec(readFileSync(`${root}ffi/${source}`, "utf8"))?.[1];
-  if (!ms) throw new Error(`no PROBE_MS in ffi/${source}`);
+/** PROBE_MS in ffi/ready.h: how often the launcher's or the monitor's wait for tcp: connects and for file: looks. */
+const probeMs = (() => {
+  const ms = /^#define PROBE_MS (\d+)$/m.exec(readFileSync(`${root}ffi/ready.h`, "utf8"))?.[1];
+  if (!ms) throw new Error("no PROBE_MS in ffi/ready.h");
   return Number(ms);
-}
-const launcherProbeMs = probeMs("launcher.c");
-const monitorProbeMs = probeMs("monitor.c");
+})();
 
 needCc();
 
@@ -471,15 +469,13 @@ waits before it spawns a program are not log throughput. Every file is in ${tmp.
   console.log("| `--ready` | plain: median | min … max | `--supervise`: median | min … max |");
   console.log("|---|---:|---:|---:|---:|");
   protocols.forEach(([how], p) => {
-    const every = launcherProbeMs === monitorProbeMs ? `${launcherProbeMs} ms` : `${launcherProbeMs} ms plain, ${monitorProbeMs} ms supervised`;
-    const probed = how.startsWith("file") || how.startsWith("tcp") ? ` (polled every ${every})` : "";
+    const probed = how.startsWith("file") || how.startsWith("tcp") ? ` (polled every ${probeMs} ms)` : "";
     console.log(`| \`${how}\`${probed} | ${cell(2 * p)} | ${cell(2 * p + 1)} |`);
   });
   console.log(`
-notify and fd: wake the launcher (or the monitor) as the program speaks. file: and tcp: are polled: a plain start's launcher
-looks as soon as the daemon has exec'd, then every ${launcherProbeMs} ms (PROBE_MS in ffi/launcher.c); the --supervise monitor
-as soon as the run has exec'd, then every ${monitorProbeMs} ms (PROBE_MS in ffi/monitor.c). A program ready a millisecond after its exec,
-as this one is, is mostly missed by the first look and found by the next, ${launcherProbeMs} ms later.
+notify and fd: wake the launcher (or the monitor) as the program speaks. file: and tcp: are polled (PROBE_MS in ffi/ready.h): a plain
+start's launcher looks as soon as the daemon has exec'd, the --supervise monitor as soon as the run has exec'd, then every ${probeMs} ms.
+A program ready a millisecond after its exec, as this one is, is mostly missed by the first look and found by the next, ${probeMs} ms later.
 Each start's daemon is stopped with \`daemonize stop\` before the next, outside the measurement.`);
 } catch (e) {
   console.error(`bench: ${(e as Error).message}`);

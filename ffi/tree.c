@@ -1,0 +1,79 @@
+/* Stopping a program's whole tree: see tree.h. */
+#include "tree.h"
+#include "proc.h"
+#include <sys/wait.h>
+
+/*
+ * Those sent TERM in this stop, so that each gets it once; past this many, one
+ * more is sent TERM at every look instead. A fixed array, as the monitor
+ * allocates nothing: its pages become resident only as far as they are used.
+ */
+#define TREE_MAX 4096
+static pid_t termed[TREE_MAX];
+static int nterm, group_signalled;
+
+struct look {
+	pid_t leader, pgid;
+	int sig, found;
+};
+
+void tree_begin(void)
+{
+	nterm = 0;
+	group_signalled = 0;
+}
+
+static int signal_child(pid_t pid, void *arg)
+{
+	struct look *l = arg;
+	char state;
+	pid_t ppid, pgrp;
+	if (proc_stat(pid, &state, &ppid, &pgrp) < 0 || state == 'Z') {
+		if (pid != l->leader) {
+			waitpid(pid, NULL, WNOHANG);
+			l->found++;
+		}
+		return 0;
+	}
+	l->found++;
+	if (l->sig == SIGKILL) {
+		kill(pid, SIGKILL);
+		return 0;
+	}
+	/* The group's TERM reached it already. */
+	if (group_signalled && pgrp == l->pgid)
+		return 0;
+	int seen = 0;
+	for (int i = 0; i < nterm && !seen; i++)
+		seen = termed[i] == pid;
+	if (seen)
+		return 0;
+	kill(pid, SIGTERM);
+	if (nterm < TREE_MAX)
+		termed[nterm++] = pid;
+	return 0;
+}
+
+int tree_signal(pid_t leader, pid_t pgid, int sig)
+{
+	if (leader > 0 && (sig == SIGKILL || !group_signalled)) {
+		kill(-pgid, sig);
+		kill(leader, sig);
+		group_signalled = 1;
+	}
+	struct look l = { leader, pgid, sig, 0 };
+	proc_children(signal_child, &l);
+	return l.found;
+}
+
+static int any(pid_t pid, void *arg)
+{
+	(void)pid;
+	(void)arg;
+	return 1;
+}
+
+int tree_left(void)
+{
+	return proc_children(any, NULL);
+}
