@@ -3,7 +3,7 @@ import { ownArguments } from "./proc";
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
 import { DaemonizeError, statusSetExit } from "./errors";
 import { printable } from "./bytes";
-import { say } from "./log";
+import { say } from "./messages";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
 import { start } from "./start";

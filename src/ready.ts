@@ -7,11 +7,11 @@
 import { native } from "../ffi/native";
 import { catchInterrupts, stepError } from "./detach";
 import { fail } from "./errors";
-import { say } from "./log";
+import { say } from "./messages";
 import type { Readiness, StartOptions } from "./options";
 import { unpublish } from "./pidfile";
 import { explainExec } from "./program";
-import { daemonize, type Prepared, start } from "./start";
+import { launchPlain, type Prepared, start } from "./start";
 import { cString, cstr, OsError } from "./sys";
 
 /** Steps 6 to 8 as for a plain daemon, then the wait; `heard` collects each new STATUS=, for --verbose. */
@@ -29,7 +29,7 @@ function launchReady(p: Prepared, o: StartOptions, ready: Readiness, heard: stri
     readyFd: Number(fds[0]),
     readyTo: Number(fds[1]),
   };
-  const { pid } = daemonize({ ...p, spec }, o);
+  const { pid } = launchPlain({ ...p, spec }, o);
   const res = new BigInt64Array(5);
   const status = Buffer.alloc(256);
   for (;;) {
