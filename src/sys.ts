@@ -1,6 +1,6 @@
 // Thin syscall wrappers over the native library: they throw OsError with the
 // errno, and callers turn that into a DaemonizeError that names the step.
-import { native } from "../ffi/native";
+import { libraryFd, native } from "../ffi/native";
 import { decode, encode } from "./bytes";
 
 export const E = {
@@ -72,11 +72,13 @@ export const sigqueue = (pidfd: number | undefined, pid: number, sig: number, va
 /** Clears O_NONBLOCK, which an open used so that a FIFO could not hang it. */
 export const setBlocking = (fd: number): void => void check(native.dz_blocking(fd));
 /**
- * Whether fd could have been handed to us: open, and not an anonymous inode.
- * Bun marks inherited fds close-on-exec too, so that bit cannot tell them from
- * its own event-loop fds (epoll, eventfd), which are anonymous inodes.
+ * Whether fd could have been handed to us: open, not an anonymous inode, and not
+ * the native library's memory file. Bun marks inherited fds close-on-exec too, so
+ * that bit cannot tell them from its own event-loop fds (epoll, eventfd), which are
+ * anonymous inodes.
  */
 export function isInheritable(fd: number): boolean {
+  if (fd === libraryFd) return false;
   try {
     return (fstat(fd).mode & S_IFMT) !== 0;
   } catch {
