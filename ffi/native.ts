@@ -5,6 +5,7 @@
 // files and users, and only a start that waits binds waits.
 import libraryPath from "../build/libdaemonize.so" with { type: "file" };
 import { dlopen, type FFIFunction, FFIType as T } from "bun:ffi";
+import { encode } from "../src/bytes";
 import { fail } from "../src/errors";
 import { refusePrivileged } from "../src/guard";
 
@@ -88,7 +89,7 @@ type Every<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I
 async function load(): Promise<number> {
   if (libc.symbols.getauxval(AT_SECURE)) await refusePrivileged();
   const image = await Bun.file(libraryPath).bytes();
-  const name = Buffer.from("daemonize\0");
+  const name = encode("daemonize\0");
   let fd = libc.symbols.memfd_create(name, MFD_CLOEXEC | MFD_NOEXEC_SEAL);
   if (fd < 0) fd = libc.symbols.memfd_create(name, MFD_CLOEXEC);
   if (fd < 0) fail("oserr", "cannot load the native library: memfd_create failed");

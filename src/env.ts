@@ -57,7 +57,7 @@ function readEnvFile(file: string): [string, string][] {
 export type Environment = Record<string, string>;
 
 export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Environment {
-  const env: Environment = Object.assign(Object.create(null), o.clearEnv ? undefined : ownEnvironment(), who?.env);
+  const env: Environment = Object.assign(o.clearEnv ? Object.create(null) : ownEnvironment(), who?.env);
   if (envFile) for (const [k, v] of readEnvFile(envFile)) env[k] = v;
   for (const [k, v] of o.env) env[k] = v;
   for (const k in env) {

@@ -10,6 +10,7 @@
 // written. No lock held by the daemon is involved, so a program that closes
 // every fd at start-up is still recognised.
 import { native } from "../ffi/native";
+import { encode } from "./bytes";
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
@@ -288,7 +289,7 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
   try {
     try {
       fchmod(fd, 0o644);
-      writeAll(fd, Buffer.from(`${pid}\n`));
+      writeAll(fd, encode(`${pid}\n`));
       const ticks = startTicks(pid);
       if (ticks !== undefined) fsetxattr(fd, XATTR, identity(pid, ticks));
       if (attrs.monitor !== undefined) fsetxattr(fd, MONITOR, attrs.monitor);
