@@ -1,13 +1,11 @@
 // Runs a command that acts on files or processes: start (plain, --ready, --supervise,
-// --check), restart, status, stop, signal, reopen-logs and logs. What the start does not
-// need is loaded only when asked for.
+// --check), restart, status, stop, signal, reopen-logs and logs. Each loads only what it needs.
 import type { Command } from "./cli";
 import { DaemonizeError, fail, statusSetExit } from "./errors";
 import { printable } from "./bytes";
 import { say } from "./messages";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
-import { start } from "./start";
 import { OsError } from "./sys";
 
 /** Runs a start; its failures become one line and an exit code. */
@@ -17,7 +15,7 @@ async function launch(o: StartOptions): Promise<number> {
       ? await (await import("./supervise")).supervise(o)
       : o.ready
         ? await (await import("./ready")).startReady(o)
-        : start(o);
+        : (await import("./start")).start(o);
     if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
     return 0;
   } catch (e) {
