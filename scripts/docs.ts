@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { ArgDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { type CommandName, commands, SYNOPSIS } from "../src/cli";
-import { EXIT, STATUS_EXIT, STATUS_SEVERITY, STOP_EXIT } from "../src/errors";
+import { EXIT, STATUS_EXIT, STATUS_SEVERITY, CONTROL_EXIT } from "../src/errors";
 
 const root = new URL("..", import.meta.url).pathname;
 const names = Object.keys(commands) as CommandName[];
@@ -58,7 +58,7 @@ const sections: Record<string, () => string> = {
     (["status", "stop", "signal", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "stop-codes": () => codeTable(STOP_EXIT, "stop, signal, restart without a program, reopen-logs, logs"),
+  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reopen-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -85,7 +85,7 @@ function manPage(): string {
     for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", STOP_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", CONTROL_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));

@@ -4,6 +4,7 @@
 // bench.ts compiles it with the release flags and times it beside daemonize, so
 // the table shows what the design costs and what daemonize's own checks add.
 // Usage: minimal-launcher PIDFILE PROGRAM [ARGS...]
+import { encode } from "../src/bytes";
 import { spawn } from "../src/detach";
 import { close, O, open, writeAll } from "../src/sys";
 
@@ -16,6 +17,6 @@ const daemon = spawn(
   },
 );
 const fd = open(pidfile, O.WRONLY | O.CREAT | O.TRUNC, 0o644);
-writeAll(fd, Buffer.from(`${daemon.pid}\n`));
+writeAll(fd, encode(`${daemon.pid}\n`));
 close(fd);
 daemon.release();

@@ -4,7 +4,8 @@
 // as itself, and every string turns back into exactly the bytes it came from.
 
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const ESCAPED = /[\uDC80-\uDCFF]/u;
+// Not Buffer: its first use costs a third of a millisecond more than TextEncoder's and Uint8Array's.
+const utf8 = new TextEncoder();
 
 /** The length of the valid UTF-8 sequence at b[i], or 0 (the WHATWG rules: no overlongs, surrogates or values past U+10FFFF). */
 function sequence(b: Uint8Array, i: number): number {
@@ -41,22 +42,36 @@ export function decode(bytes: Uint8Array): string {
   return out + strict.decode(bytes.subarray(start));
 }
 
-export function encode(text: string): Buffer {
-  if (!ESCAPED.test(text)) return Buffer.from(text);
-  const parts: Buffer[] = [];
+// A string that holds no lone surrogate holds no escaped byte. Asking the string, not a regular
+// expression: the first regular expression a process runs costs a third of a millisecond.
+export function encode(text: string): Uint8Array {
+  if (text.isWellFormed()) return utf8.encode(text);
+  const parts: Uint8Array[] = [];
   let run = "";
   for (const ch of text) {
     const c = ch.charCodeAt(0);
     if (ch.length === 1 && c >= 0xdc80 && c <= 0xdcff) {
-      parts.push(Buffer.from(run), Buffer.of(c - 0xdc00));
+      parts.push(utf8.encode(run), Uint8Array.of(c - 0xdc00));
       run = "";
     } else run += ch;
   }
-  parts.push(Buffer.from(run));
-  return Buffer.concat(parts);
+  parts.push(utf8.encode(run));
+  return concat(parts);
 }
 
-export const byteLength = (text: string): number => (ESCAPED.test(text) ? encode(text).length : Buffer.byteLength(text));
+export function concat(parts: Uint8Array[]): Uint8Array {
+  let at = 0;
+  for (const p of parts) at += p.length;
+  const out = new Uint8Array(at);
+  at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export const byteLength = (text: string): number => encode(text).length;
 
 /**
  * For a message on one line: control characters (C0, DEL, C1), line and paragraph separators,

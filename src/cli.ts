@@ -6,7 +6,6 @@ import { byteLength } from "./bytes";
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
-import { parseEnvAssignment } from "./env";
 import { fail } from "./errors";
 import type { Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
@@ -227,6 +226,13 @@ const valueOf = (values: Map<string, string>) => (name: string) => {
   if (v === "") usage(`--${name} needs a non-empty value`);
   return v;
 };
+
+/** NAME=VALUE, from --env or a line of an env file. */
+export function parseEnvAssignment(text: string, where: string): [string, string] {
+  const eq = text.indexOf("=");
+  if (eq <= 0) return fail("usage", `${where} ${JSON.stringify(text)} is not NAME=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
 
 function parseFd(text: string): number {
   if (!/^\d{1,9}$/.test(text)) return usage(`--keep-fd ${JSON.stringify(text)} is not a file descriptor number`);

@@ -2,7 +2,7 @@
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
 import { CONTROL, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
-import { DaemonizeError, type StatusState, STOP_EXIT } from "./errors";
+import { CONTROL_EXIT, DaemonizeError, type StatusState } from "./errors";
 import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
@@ -133,7 +133,7 @@ export interface Outcome {
   warning?: string;
 }
 
-const outcome = (kind: keyof typeof STOP_EXIT, message: string): Outcome => ({ code: STOP_EXIT[kind].code, message });
+const outcome = (kind: keyof typeof CONTROL_EXIT, message: string): Outcome => ({ code: CONTROL_EXIT[kind].code, message });
 
 /**
  * Sends sig unless the pid has moved on; "gone" when it has. The process is
@@ -263,7 +263,7 @@ export async function logs(pidfile: string, lines: number, follow: boolean, unsa
   if (found.state === "none") return outcome("failed", `no pidfile ${pidfile}`);
   const path = found.logs?.[0];
   if (!path) return outcome("failed", `pidfile ${pidfile} records no log file: the daemon's output goes to /dev/null or syslog`);
-  const { printLog } = await import("./logs");
+  const { printLog } = await import("./logtail");
   try {
     await printLog(path, lines, follow);
   } catch (e) {

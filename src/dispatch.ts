@@ -1,51 +1,19 @@
-// Runs the command the command line names; its failures become one line and an exit code.
-import { ownArguments } from "./proc";
+// Reads the command line and answers what needs no native code: --help, --version and
+// usage errors. Every other command is run by run.ts, which loads the native library.
 import { type Command, parseCommandLine, usageText, versionText } from "./cli";
-import { DaemonizeError, statusSetExit } from "./errors";
-import { printable } from "./bytes";
-import { say } from "./log";
-import type { StartOptions } from "./options";
-import { absolute } from "./paths";
-import { start } from "./start";
-import { OsError } from "./sys";
+import { DaemonizeError } from "./errors";
+import { say } from "./messages";
 
-/** Runs a start; its failures become one line and an exit code. */
-async function launch(o: StartOptions): Promise<number> {
-  try {
-    const { pid } = o.supervise
-      ? await (await import("./supervise")).supervise(o)
-      : o.ready
-        ? await (await import("./ready")).startReady(o)
-        : start(o);
-    if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
-    return 0;
-  } catch (e) {
-    if (!(e instanceof DaemonizeError)) throw e;
-    if (e.kind === "running" && o.oknodo) {
-      if (!o.quiet) await say("info", e.message);
-      return 0;
-    }
-    await say("error", e.message);
-    return e.exitCode;
-  }
+/**
+ * process.argv holds the arguments decoded as UTF-8, every byte that is not UTF-8
+ * replaced by U+FFFD: only then are they read again, byte for byte, from /proc.
+ */
+async function commandLineArguments(): Promise<string[]> {
+  const given = process.argv.slice(2);
+  return given.some((a) => a.includes("\uFFFD")) ? (await import("./proc")).ownArguments() : given;
 }
 
-/** --check: one line per check on stdout (or one JSON object), the failure on stderr too, and the start's exit code. */
-async function dryRun(o: StartOptions): Promise<number> {
-  const { check } = await import("./check");
-  const report = await check(o);
-  const failed = report.checks.find((c) => !c.ok);
-  if (o.json) await say("log", JSON.stringify(report));
-  else if (!o.quiet) {
-    const lines = report.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.check}: ${printable(c.detail)}`);
-    lines.push(report.ok ? "a start would succeed" : `a start would fail with exit code ${report.exitCode}`);
-    await say("log", lines.join("\n"));
-  }
-  if (failed) await say("error", failed.detail);
-  return report.exitCode;
-}
-
-async function run(cmd: Command): Promise<number> {
+async function answer(cmd: Command): Promise<number> {
   switch (cmd.name) {
     case "help":
       await say("log", (await usageText(cmd.of, Boolean(process.stdout.isTTY))).trimEnd());
@@ -53,62 +21,14 @@ async function run(cmd: Command): Promise<number> {
     case "version":
       await say("log", versionText().trimEnd());
       return 0;
-    case "start":
-      return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
-    case "status": {
-      const { statuses } = await import("./control");
-      const all = statuses(cmd.pidfiles, cmd.unsafe);
-      const one = all.length === 1;
-      if (cmd.json) {
-        // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
-        const objects = all.map(({ message, supervised, ...fields }) => ({ running: fields.state === "running", ...fields, ...supervised }));
-        await say("log", JSON.stringify(one ? objects[0] : objects));
-      } else await say("log", all.map((s) => printable(one ? s.message : `${s.pidfile}: ${s.message}`)).join("\n"));
-      return statusSetExit(all.map((s) => s.state));
-    }
-    case "restart": {
-      const { stop } = await import("./control");
-      const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
-      const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
-      if (stopped.warning) await say("warn", stopped.warning);
-      if (stopped.code !== 0) {
-        await say("error", stopped.message);
-        return stopped.code;
-      }
-      return launch(cmd.start);
-    }
-    case "logs": {
-      const { logs } = await import("./control");
-      const r = await logs(cmd.pidfile, cmd.lines, cmd.follow, cmd.unsafe);
-      if (r.code !== 0) await say("error", r.message);
-      return r.code;
-    }
-    case "stop":
-    case "signal":
-    case "restart-program":
-    case "reopen-logs": {
-      const { reopenLogs, restartProgram, signal, stop } = await import("./control");
-      const r =
-        cmd.name === "stop"
-          ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
-          : cmd.name === "signal"
-            ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
-            : cmd.name === "reopen-logs"
-              ? await reopenLogs(cmd.pidfile, cmd.unsafe)
-              : await restartProgram(cmd.pidfile, cmd.unsafe);
-      if (r.code !== 0) await say("error", r.message);
-      else if (cmd.verbose) await say("info", r.message);
-      if (r.warning) await say("warn", r.warning);
-      return r.code;
-    }
+    default:
+      return (await import("./run")).run(cmd);
   }
 }
 
 try {
-  process.exitCode = await run(parseCommandLine(ownArguments(), process.cwd()));
-} catch (caught) {
-  // Every failure path names its step; an OsError that still gets here is a bug, but it gets one line and 71 too.
-  const e = caught instanceof OsError ? new DaemonizeError("oserr", caught.call ? `${caught.call}: ${caught.message}` : caught.message) : caught;
+  process.exitCode = await answer(parseCommandLine(await commandLineArguments(), process.cwd()));
+} catch (e) {
   if (!(e instanceof DaemonizeError)) throw e;
   await say("error", e.message);
   process.exitCode = e.exitCode;

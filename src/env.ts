@@ -1,6 +1,7 @@
 // The daemon's environment. Later sources win: the caller's environment (unless
 // --clear-env), then the target user's HOME/USER/LOGNAME, then --env-file, then --env.
 import { byteLength } from "./bytes";
+import { parseEnvAssignment } from "./cli";
 import { fail } from "./errors";
 import type { StartOptions } from "./options";
 import type { Identity } from "./privileges";
@@ -11,12 +12,6 @@ const ENV_FILE_LIMIT = 1 << 20;
 
 /** The kernel refuses any single argument or variable longer than this (MAX_ARG_STRLEN). */
 export const MAX_STRING = 131072;
-
-export function parseEnvAssignment(text: string, where: string): [string, string] {
-  const eq = text.indexOf("=");
-  if (eq <= 0) return fail("usage", `${where} ${JSON.stringify(text)} is not NAME=VALUE`);
-  return [text.slice(0, eq), text.slice(eq + 1)];
-}
 
 /**
  * Parses an env file: NAME=VALUE lines; blank lines and lines starting with # are
@@ -62,7 +57,7 @@ function readEnvFile(file: string): [string, string][] {
 export type Environment = Record<string, string>;
 
 export function buildEnv(o: StartOptions, who: Identity | undefined, envFile: string | undefined): Environment {
-  const env: Environment = Object.assign(Object.create(null), o.clearEnv ? undefined : ownEnvironment(), who?.env);
+  const env: Environment = Object.assign(o.clearEnv ? Object.create(null) : ownEnvironment(), who?.env);
   if (envFile) for (const [k, v] of readEnvFile(envFile)) env[k] = v;
   for (const [k, v] of o.env) env[k] = v;
   for (const k in env) {

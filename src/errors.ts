@@ -19,8 +19,7 @@ export const EXIT = {
   },
 } as const;
 
-export type Outcome = keyof typeof EXIT;
-export type Failure = Exclude<Outcome, "started">;
+export type Failure = Exclude<keyof typeof EXIT, "started">;
 
 export class DaemonizeError extends Error {
   constructor(
@@ -57,8 +56,8 @@ export const STATUS_SEVERITY = ["unknown", "dead", "stopped", "running"] as cons
 export const statusSetExit = (states: readonly StatusState[]): number =>
   STATUS_EXIT[STATUS_SEVERITY.find((s) => states.includes(s)) ?? "running"].code;
 
-/** `daemonize stop` and `daemonize signal` (64 is a usage error, as for start). */
-export const STOP_EXIT = {
+/** The control commands other than status: stop, signal, restart without a program, reopen-logs and logs (64 is a usage error, as for start). */
+export const CONTROL_EXIT = {
   done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal); done (restart of the program, reopen-logs, logs)" },
   failed: { code: 1, meaning: "could not be done: not running (all but stop), no monitor (restart of the program, reopen-logs), not permitted, or the pidfile or log cannot be used" },
   timeout: { code: 2, meaning: "the schedule ran out and the process still lives (stop), or the monitor did not answer in time (restart, reopen-logs)" },

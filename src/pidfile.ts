@@ -11,6 +11,7 @@
 // every fd at start-up is still recognised.
 import { XATTR } from "./contract";
 import { native } from "../ffi/native";
+import { encode } from "./bytes";
 import { fail } from "./errors";
 import { basename, dirname } from "./paths";
 import { bootId, startedAtMs, startTicks } from "./proc";
@@ -283,7 +284,7 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
   try {
     try {
       fchmod(fd, 0o644);
-      writeAll(fd, Buffer.from(`${pid}\n`));
+      writeAll(fd, encode(`${pid}\n`));
       const ticks = startTicks(pid);
       if (ticks !== undefined) fsetxattr(fd, XATTR.start, identity(pid, ticks));
       if (attrs.monitor !== undefined) fsetxattr(fd, XATTR.monitor, attrs.monitor);

@@ -26,8 +26,8 @@ interface Passwd {
 
 function lookupUser(spec: string): Passwd | undefined {
   const ids = new BigInt64Array(2);
-  const home = Buffer.alloc(4096);
-  const name = Buffer.alloc(256);
+  const home = new Uint8Array(4096);
+  const name = new Uint8Array(256);
   const byId = NUMBER.test(spec);
   const r = native.dz_getpw(byId ? null : cstr(spec), byId ? checkId(spec, "uid") : 0, ids, home, home.length, name, name.length);
   if (r < 0) fail("nouser", `looking up user ${spec}: ${new OsError(-r).message}`);

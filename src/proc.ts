@@ -63,13 +63,16 @@ export function ownArguments(): string[] {
   return all.length > given ? all.slice(all.length - given) : process.argv.slice(2);
 }
 
-/** The environment this process was given, byte for byte, the first of a repeated name winning as for getenv. */
+/**
+ * The environment this process was given, byte for byte, the first of a repeated name winning as for getenv;
+ * a new object without a prototype, so that __proto__ is just a name.
+ */
 export function ownEnvironment(): Record<string, string> {
   let text: string;
   try {
     text = readFile("/proc/self/environ", 0, ARGS_MAX);
   } catch {
-    return { ...process.env } as Record<string, string>;
+    return Object.assign(Object.create(null), process.env);
   }
   const env: Record<string, string> = Object.create(null);
   for (const entry of text.split("\0")) {

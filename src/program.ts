@@ -60,7 +60,8 @@ export function resolveProgram(name: string, w: Where): Program {
   let unusable: string | undefined;
   for (const entry of w.searchPath.split(":")) {
     if (!entry.startsWith("/")) continue;
-    const path = `${entry.replace(/\/+$/, "")}/${name}`;
+    // A regular expression only for the rare entry with a trailing slash: the first one a process runs is costly.
+    const path = `${entry.endsWith("/") ? entry.replace(/\/+$/, "") : entry}/${name}`;
     const { found, host, entries } = probe(name, path, w.root);
     if (found === "ok") return { name, path, host, root: w.root, entries };
     if (found !== "missing") unusable ??= path;

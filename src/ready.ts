@@ -7,16 +7,16 @@
 import { native } from "../ffi/native";
 import { catchInterrupts, stepError } from "./detach";
 import { fail } from "./errors";
-import { say } from "./log";
+import { say } from "./messages";
 import type { Readiness, StartOptions } from "./options";
 import { unpublish } from "./pidfile";
 import { explainExec } from "./program";
-import { daemonize, type Prepared, start } from "./start";
+import { launchPlain, type Prepared, start } from "./start";
 import { cString, cstr, OsError } from "./sys";
 
 /** Steps 6 to 8 as for a plain daemon, then the wait; `heard` collects each new STATUS=, for --verbose. */
 function launchReady(p: Prepared, o: StartOptions, ready: Readiness, heard: string[]): { pid: number } {
-  const env = Buffer.alloc(4200);
+  const env = new Uint8Array(4200);
   const fds = new BigInt64Array(2);
   const root = p.spec.root !== undefined ? 1 : 0;
   const r = native.dz_ready_prepare(cstr(ready.how), p.who?.uid ?? -1, p.who?.gid ?? -1, root, env, env.length, fds);
@@ -29,9 +29,9 @@ function launchReady(p: Prepared, o: StartOptions, ready: Readiness, heard: stri
     readyFd: Number(fds[0]),
     readyTo: Number(fds[1]),
   };
-  const { pid } = daemonize({ ...p, spec }, o);
+  const { pid } = launchPlain({ ...p, spec }, o);
   const res = new BigInt64Array(5);
-  const status = Buffer.alloc(256);
+  const status = new Uint8Array(256);
   for (;;) {
     const r = native.dz_ready_wait(pid, ready.timeout, status, status.length, res);
     const text = cString(status);

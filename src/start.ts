@@ -119,7 +119,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */
 export type Launch = (p: Prepared, o: StartOptions) => { pid: number };
 
-export function start(o: StartOptions, launch: Launch = daemonize): { pid: number } {
+export function start(o: StartOptions, launch: Launch = launchPlain): { pid: number } {
   const p = prepare(o);
   try {
     return launch(p, o);
@@ -132,7 +132,7 @@ export function start(o: StartOptions, launch: Launch = daemonize): { pid: numbe
   }
 }
 
-export function daemonize({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
+export function launchPlain({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
   if (o.foreground) {
     const onExec = explainExec(program);
     if (pidfile) publish(pidfile, process.pid, o.unsafe, undefined, { logs });

@@ -1,7 +1,7 @@
 // Thin syscall wrappers over the native library: they throw OsError with the
 // errno, and callers turn that into a DaemonizeError that names the step.
-import { native } from "../ffi/native";
-import { decode, encode } from "./bytes";
+import { libraryFd, native } from "../ffi/native";
+import { concat, decode, encode } from "./bytes";
 
 export const E = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EPIPE: 32, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95,
@@ -24,7 +24,7 @@ export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
 export function strerror(errno: number): string {
-  const buf = Buffer.alloc(256);
+  const buf = new Uint8Array(256);
   native.dz_strerror(errno, buf, buf.length);
   return cString(buf);
 }
@@ -39,7 +39,7 @@ export class OsError extends Error {
   }
 }
 
-export const cstr = (s: string): Buffer => encode(`${s}\0`);
+export const cstr = (s: string): Uint8Array => encode(`${s}\0`);
 export const cString = (buf: Uint8Array): string => {
   const end = buf.indexOf(0);
   return decode(buf.subarray(0, end < 0 ? buf.length : end));
@@ -72,11 +72,13 @@ export const sigqueue = (pidfd: number | undefined, pid: number, sig: number, va
 /** Clears O_NONBLOCK, which an open used so that a FIFO could not hang it. */
 export const setBlocking = (fd: number): void => void check(native.dz_blocking(fd));
 /**
- * Whether fd could have been handed to us: open, and not an anonymous inode.
- * Bun marks inherited fds close-on-exec too, so that bit cannot tell them from
- * its own event-loop fds (epoll, eventfd), which are anonymous inodes.
+ * Whether fd could have been handed to us: open, not an anonymous inode, and not
+ * the native library's memory file. Bun marks inherited fds close-on-exec too, so
+ * that bit cannot tell them from its own event-loop fds (epoll, eventfd), which are
+ * anonymous inodes.
  */
 export function isInheritable(fd: number): boolean {
+  if (fd === libraryFd) return false;
   try {
     return (fstat(fd).mode & S_IFMT) !== 0;
   } catch {
@@ -98,7 +100,7 @@ export function fsetxattr(fd: number, name: string, value: string): void {
 
 /** The attribute's value, or undefined when the file has none. */
 export function fgetxattr(fd: number, name: string, size = 256): string | undefined {
-  const buf = Buffer.alloc(size);
+  const buf = new Uint8Array(size);
   const n = native.dz_fgetxattr(fd, cstr(name), buf, buf.length);
   if (n < 0) return undefined;
   return decode(buf.subarray(0, Number(n)));
@@ -147,7 +149,7 @@ export function openToOthers(st: Stat, owners: number[]): string | undefined {
 }
 
 export function readlink(path: string): string {
-  const out = Buffer.allocUnsafe(4096);
+  const out = new Uint8Array(4096);
   return decode(out.subarray(0, check(native.dz_readlink(cstr(path), out, out.length), `readlink ${path}`)));
 }
 
@@ -163,15 +165,15 @@ export function readFile(path: string, flags = 0, limit = 1 << 20): string {
 
 /** Reads to EOF, but no more than limit + 1 bytes: a longer result means the file is over the limit. */
 export function readFd(fd: number, limit = 1 << 20): string {
-  const chunks: Buffer[] = [];
+  const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const buf = Buffer.allocUnsafe(Math.min(4096, limit - total + 1));
+    const buf = new Uint8Array(Math.min(4096, limit - total + 1));
     const n = check(native.dz_read(fd, buf, buf.length));
     if (n === 0) break;
     chunks.push(buf.subarray(0, n));
     total += n;
     if (total > limit) break;
   }
-  return decode(Buffer.concat(chunks));
+  return decode(concat(chunks));
 }

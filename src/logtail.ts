@@ -12,7 +12,7 @@ const same = (a: Stat, b: Stat) => a.dev === b.dev && a.ino === b.ino;
 /** Where the last `lines` lines of the file start. */
 function tailStart(fd: number, size: number, lines: number): number {
   if (lines === 0) return size;
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = new Uint8Array(CHUNK);
   let seen = 0;
   for (let at = size; at > 0; ) {
     const from = Math.max(0, at - CHUNK);
@@ -27,7 +27,7 @@ function tailStart(fd: number, size: number, lines: number): number {
 
 /** Copies the file from `at` to its end onto stdout; returns the new offset. */
 function copy(fd: number, at: number): number {
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const buf = new Uint8Array(CHUNK);
   for (;;) {
     const n = pread(fd, buf, at);
     if (n === 0) return at;
