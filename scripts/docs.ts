@@ -130,7 +130,8 @@ function zsh(): string {
     const name = o.flags.at(-1) as string;
     const excl = o.flags.length > 1 ? `(${o.flags.join(" ")})'{${o.flags.join(",")}}'` : name;
     const desc = o.description.replace(/[[\]':]/g, "");
-    return `    '${excl}[${desc}]${o.value ? `:${o.value}:${o.file ? "_files" : " "}` : ""}'`;
+    // A colon in the value's name would end _arguments' message: it is quoted.
+    return `    '${excl}[${desc}]${o.value ? `:${o.value.replace(/:/g, "\\:")}:${o.file ? "_files" : " "}` : ""}'`;
   };
   const fns = names
     .map((n) => `  ${n})\n    _arguments -s \\\n${options(n).map(spec).join(" \\\n")} \\\n    ${fileOperands.includes(n) ? "'*:pidfile:_files'" : "'*::program:_normal'"}\n    ;;`)
