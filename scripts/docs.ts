@@ -78,7 +78,7 @@ function manPage(): string {
     ".SH SYNOPSIS",
     ...names.map((n) => `.B daemonize ${n === "start" ? "[start]" : n}\n${`[\\fIoptions\\fR] ${roff(SYNOPSIS[n])}`.trimEnd()}\n.br`),
     ".SH DESCRIPTION",
-    roff("daemonize checks everything it can before it forks, detaches the program (double fork, new session, no terminal, clean fds and signals, the asked-for user, groups, chroot, cwd, umask and core limit) and execs it. It exits 0 only after the exec happened; any failure is one line naming the step and the error, with an exit code below, and leaves nothing behind."),
+    roff("daemonize checks everything it can before it forks, detaches the program (double fork, new session, no terminal, clean fds and signals, the asked-for user, groups, chroot, cwd, umask, limits, priorities and capabilities, each read back) and execs it. It exits 0 only after the exec happened; any failure is one line naming the step and the error, with an exit code below, and leaves nothing behind."),
   ];
   for (const n of names) {
     out.push(`.SH ${n.toUpperCase()} OPTIONS`, roff(String(commands[n].meta.description)));
