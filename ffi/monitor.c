@@ -91,6 +91,25 @@ static void say(const char *fmt, ...)
 	}
 }
 
+/* The settings of src/settings.ts, which go into the run's spec as they are. */
+static const struct {
+	const char *key;
+	size_t at;
+	int64_t count, min, max, leave;
+} settings[] = RUN_SETTINGS;
+
+/* What a run's failed step says: its errno, or for a setting, which one and how it failed. */
+static void say_failed(const char *step, int err)
+{
+	int which = SETTING_OF(err);
+	if (which < 0 || which >= (int)(sizeof settings / sizeof *settings))
+		say("%s failed: %s", step, strerror(err));
+	else if (SETTING_ERRNO(err))
+		say("%s --%s failed: %s", step, settings[which].key, strerror(SETTING_ERRNO(err)));
+	else
+		say("%s: --%s was set, but reads back otherwise", step, settings[which].key);
+}
+
 static void save_state(void)
 {
 	char v[160], last[32] = "-";
@@ -285,8 +304,10 @@ static void read_run_status(void)
 	if (n == (ssize_t)sizeof rec) {
 		const char *step = rec.step >= 0 && rec.step < (int)(sizeof STEP / sizeof *STEP) ? STEP[rec.step] : "?";
 		/* A first run's failure is the launcher's to report, and its log must stay as empty as it was. */
-		if (!first || report_fd < 0)
-			say("%s %s: %s", step, rec.step == STEP_EXEC ? spec.path : "failed", strerror(rec.err));
+		if ((!first || report_fd < 0) && rec.step == STEP_EXEC)
+			say("%s %s: %s", step, spec.path, strerror(rec.err));
+		else if (!first || report_fd < 0)
+			say_failed(step, rec.err);
 		if (first) {
 			/* The launcher reports it and removes the pidfile once this monitor is gone;
 			 * in the foreground there is no launcher, and the exit code says it as a shell would. */
@@ -510,25 +531,36 @@ static void put_success(int64_t i, int64_t n)
 	cfg.success[n >> 6] |= (uint64_t)1 << (n & 63);
 }
 
-/* A setting of src/settings.ts, which goes into the run's spec as it is; 0 if k is not one. */
+/* A setting of src/settings.ts: one number, or a comma list of `count` where an empty item is `leave`; 0 if k is not one. */
 static int run_setting(const char *k, const char *v)
 {
-	static const struct {
-		const char *key;
-		size_t at;
-		int64_t min, max;
-	} settings[] = RUN_SETTINGS;
-	for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
-		if (!strcmp(k, settings[i].key)) {
-			*(int64_t *)((char *)&spec + settings[i].at) = number(k, v, settings[i].min, settings[i].max);
-			return 1;
+	for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
+		if (strcmp(k, settings[i].key))
+			continue;
+		int64_t *field = (int64_t *)((char *)&spec + settings[i].at);
+		for (int64_t n = 0; n < settings[i].count; n++) {
+			char item[24];
+			size_t len = strcspn(v, ",");
+			if (len >= sizeof item || (v[len] == ',') != (n + 1 < settings[i].count)) {
+				say("bad setting %s", k);
+				_exit(EXIT_OSERR);
+			}
+			memcpy(item, v, len);
+			item[len] = 0;
+			field[n] = len ? number(k, item, settings[i].min, settings[i].max) : settings[i].leave;
+			v += len + (v[len] == ',');
 		}
+		return 1;
+	}
 	return 0;
 }
 
 static void configure(int argc, char **argv)
 {
 	int i = 1;
+	for (size_t s = 0; s < sizeof settings / sizeof *settings; s++)
+		for (int64_t n = 0; n < settings[s].count; n++)
+			((int64_t *)((char *)&spec + settings[s].at))[n] = settings[s].leave;
 	spec.uid = spec.gid = -1;
 	spec.dir = "/";
 	spec.exec_fd = spec.report_fd = -1;

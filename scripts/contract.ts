@@ -1,11 +1,13 @@
 // build/contract.h: src/contract.ts and the exit codes of src/errors.ts, for the C side.
 // scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
-import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, RUN_SPEC, STEPS, XATTR } from "../src/contract";
+import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
 import { EXIT } from "../src/errors";
-import { fieldOf, RUN_SETTINGS } from "../src/settings";
+import { fieldOf, RUN_SETTINGS, type RunSetting, UNSET } from "../src/settings";
 
 const macro = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 const str = (s: string) => JSON.stringify(s);
+/** An int64 as C reads it: the two ends by name, since -9223372036854775808 is not a C constant. */
+const int64 = (v: bigint) => (v === UNSET ? "INT64_MIN" : v === -UNSET - 1n ? "INT64_MAX" : `${v}`);
 
 export function contractHeader(): string {
   const lines = [
@@ -41,9 +43,16 @@ export function contractHeader(): string {
     ...RUN_SPEC.map((f) => `\t${f.c.endsWith("*") ? f.c : `${f.c} `}${f.name}${"count" in f ? `[${f.count}]` : ""}; /* ${f.about} */`),
     "};",
     "",
-    "/* The settings of src/settings.ts as the monitor reads them: key, field, and the values allowed. */",
+    "/* The settings of src/settings.ts: their indices, and a failure of one as a child reports it (errno 0: it reads back otherwise). */",
+    `enum { ${RUN_SETTINGS.map((s, i) => `SETTING_${macro(fieldOf(s.option))} = ${i}`).join(", ")} };`,
+    "#define SETTING_UNSET INT64_MIN",
+    `#define SETTING_FAILED(errno_, setting, item) ((errno_) | ((setting) + 1) << ${SETTING_FAILURE.settingShift} | (item) << ${SETTING_FAILURE.itemShift})`,
+    `#define SETTING_ERRNO(err) ((err) & ((1 << ${SETTING_FAILURE.settingShift}) - 1))`,
+    `#define SETTING_OF(err) (((err) >> ${SETTING_FAILURE.settingShift} & 0xff) - 1)`,
+    "",
+    "/* The settings as the monitor reads them: key, field, int64s, the values allowed, and the one an empty item means. */",
     "#include <stddef.h>",
-    `#define RUN_SETTINGS { ${RUN_SETTINGS.map((s) => `{ ${str(s.option)}, offsetof(struct dz_spec, ${fieldOf(s.option)}), ${s.range[0]}, ${s.range[1]} }`).join(", ")} }`,
+    `#define RUN_SETTINGS { ${(RUN_SETTINGS as readonly RunSetting[]).map((s) => `{ ${str(s.option)}, offsetof(struct dz_spec, ${fieldOf(s.option)}), ${s.count ?? 1}, ${int64(s.range[0])}, ${int64(s.range[1])}, ${int64(s.leave ?? s.range[0])} }`).join(", ")} }`,
     "#endif",
     "",
   ];

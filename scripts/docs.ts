@@ -78,7 +78,7 @@ function manPage(): string {
     ".SH SYNOPSIS",
     ...names.map((n) => `.B daemonize ${n === "start" ? "[start]" : n}\n${`[\\fIoptions\\fR] ${roff(SYNOPSIS[n])}`.trimEnd()}\n.br`),
     ".SH DESCRIPTION",
-    roff("daemonize checks everything it can before it forks, detaches the program (double fork, new session, no terminal, clean fds and signals, the asked-for user, groups, chroot, cwd, umask and core limit) and execs it. It exits 0 only after the exec happened; any failure is one line naming the step and the error, with an exit code below, and leaves nothing behind."),
+    roff("daemonize checks everything it can before it forks, detaches the program (double fork, new session, no terminal, clean fds and signals, the asked-for user, groups, chroot, cwd, umask, limits, priorities and capabilities, each read back) and execs it. It exits 0 only after the exec happened; any failure is one line naming the step and the error, with an exit code below, and leaves nothing behind."),
   ];
   for (const n of names) {
     out.push(`.SH ${n.toUpperCase()} OPTIONS`, roff(String(commands[n].meta.description)));
@@ -130,7 +130,8 @@ function zsh(): string {
     const name = o.flags.at(-1) as string;
     const excl = o.flags.length > 1 ? `(${o.flags.join(" ")})'{${o.flags.join(",")}}'` : name;
     const desc = o.description.replace(/[[\]':]/g, "");
-    return `    '${excl}[${desc}]${o.value ? `:${o.value}:${o.file ? "_files" : " "}` : ""}'`;
+    // A colon in the value's name would end _arguments' message: it is quoted.
+    return `    '${excl}[${desc}]${o.value ? `:${o.value.replace(/:/g, "\\:")}:${o.file ? "_files" : " "}` : ""}'`;
   };
   const fns = names
     .map((n) => `  ${n})\n    _arguments -s \\\n${options(n).map(spec).join(" \\\n")} \\\n    ${fileOperands.includes(n) ? "'*:pidfile:_files'" : "'*::program:_normal'"}\n    ;;`)

@@ -6,12 +6,13 @@
 // Usage: minimal-launcher PIDFILE PROGRAM [ARGS...]
 import { encode } from "../src/bytes";
 import { spawn } from "../src/detach";
+import { parseRun } from "../src/settings";
 import { close, O, open, writeAll } from "../src/sys";
 
 const [pidfile, ...argv] = process.argv.slice(2) as [string, ...string[]];
 const devnull = open("/dev/null", O.RDWR);
 const daemon = spawn(
-  { path: argv[0] as string, argv, envp: [], dir: "/", uid: -1, gid: -1, run: { umask: 0o022, core: 0 }, stdio: [devnull, devnull, devnull], keep: [] },
+  { path: argv[0] as string, argv, envp: [], dir: "/", uid: -1, gid: -1, run: parseRun(() => undefined), stdio: [devnull, devnull, devnull], keep: [] },
   (errno) => {
     throw new Error(`exec failed: errno ${errno}`);
   },

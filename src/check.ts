@@ -60,7 +60,7 @@ export async function check(o: StartOptions): Promise<CheckReport> {
     const { who, program, pidfile, spec, stdio } = prepare(o, t);
     try {
       const as = who && who.uid >= 0 ? `uid ${who.uid}` : `uid ${process.geteuid?.() ?? 0}`;
-      const setUp = `${spec.root ? `chroot ${spec.root}, ` : ""}chdir ${spec.dir}, groups, gid, uid, umask, core limit, stdio, fds and signals`;
+      const setUp = `limits${spec.root ? `, chroot ${spec.root}` : ""}, groups, gid, uid, chdir ${spec.dir}, umask, stdio, fds, every setting read back, and signals`;
       t.begin("daemon");
       const failed = trial(spec);
       if (failed && !isExecStep(failed)) stepError(failed, spec, explainExec(program));

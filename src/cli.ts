@@ -1,6 +1,6 @@
 // The command line: declares the commands and turns argv into typed options.
 // The work itself is done by plain library functions (src/start.ts, src/control.ts).
-import { RUN_SETTINGS, type RunValues } from "./settings";
+import { type Given, parseRun, RUN_SETTINGS, type RunSetting } from "./settings";
 import { DEFAULTS, LIMITS } from "./contract";
 import { byteLength } from "./bytes";
 import type { ArgsDef, CommandDef } from "citty";
@@ -68,7 +68,7 @@ const FACILITIES = [
 const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
-const REPEATABLE = new Set(["env", "keep-fd"]);
+const REPEATABLE = new Set<string>(["env", "keep-fd", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
 
 const controlArgs = {
   pidfile: { type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
@@ -355,6 +355,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
   if (flags.has("json") && !flags.has("check")) usage("--json goes with --check");
   const value = valueOf(values);
   const log = value("log");
+  const given = (option: string): Given => (flags.has(option) ? true : (repeated.get(option) ?? values.get(option)));
   const options: StartOptions = {
     argv: program,
     cwd,
@@ -363,7 +364,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     group: value("group"),
     chroot: value("chroot"),
     chdir: value("chdir") ?? startArgs.chdir.default,
-    run: Object.fromEntries(RUN_SETTINGS.map((s) => [s.option, s.parse(s.arg.type === "boolean" ? flags.has(s.option) || undefined : values.get(s.option))])) as RunValues,
+    run: parseRun(given),
     stdout: value("stdout") ?? log,
     stderr: value("stderr") ?? log,
     truncate: flags.has("truncate"),

@@ -5,9 +5,12 @@ import { fieldOf, RUN_SETTINGS } from "./settings";
 
 /** The child path's steps in the order it takes them (C name, name in messages), then what the launcher saw instead. */
 export const STEPS = [
-  ["READY", "ready"], ["PIPE", "pipe"], ["FORK", "fork"], ["SETSID", "setsid"], ["FORK2", "fork"], ["CHROOT", "chroot"],
-  ["CHDIR", "chdir"], ["SETGROUPS", "setgroups"], ["SETGID", "setgid"], ["SETUID", "setuid"], ["VERIFY", "verify privileges"],
-  ["RLIMIT", "set RLIMIT_CORE"], ["STDIO", "redirect stdio"], ["FDS", "close fds"], ["EXEC", "exec"],
+  ["READY", "ready"], ["PIPE", "pipe"], ["FORK", "fork"], ["SETSID", "setsid"], ["FORK2", "fork"],
+  // While still root: what only root may raise, before a chroot hides /proc.
+  ["LIMITS", "set limits"], ["NICE", "set nice"], ["SCHED", "set scheduling"], ["IONICE", "set I/O class"], ["OOM", "set OOM score"], ["AFFINITY", "set CPU affinity"],
+  ["CHROOT", "chroot"], ["SETGROUPS", "setgroups"], ["SETGID", "setgid"], ["SETUID", "setuid"],
+  ["CAPS", "set capabilities"], ["NNP", "set no-new-privs"], ["VERIFY", "verify privileges"],
+  ["CHDIR", "chdir"], ["STDIO", "redirect stdio"], ["FDS", "close fds"], ["VERIFY_SETTINGS", "verify settings"], ["EXEC", "exec"],
   // The daemon was stopped, or killed, before its exec.
   ["STOPPED", "stopped"], ["KILLED", "killed"],
   // Not ready (ready.h): it exited first (err: its wait status), did not say so in time, reported ERRNO= (err), or closed its readiness fd.
@@ -16,9 +19,23 @@ export const STEPS = [
   ["INTERRUPTED", "interrupted"],
 ] as const;
 
+export type StepCode = (typeof STEPS)[number][0];
 export type StepName = (typeof STEPS)[number][1];
 export const stepName = (step: number): string => STEPS[step]?.[1] ?? `step ${step}`;
-export const stepIndex = (c: (typeof STEPS)[number][0]): number => STEPS.findIndex(([name]) => name === c);
+export const stepIndex = (c: StepCode): number => STEPS.findIndex(([name]) => name === c);
+
+/**
+ * A setting's failure as the child path reports it in its record's err: the errno (0 when the
+ * setting was set but reads back otherwise), the setting (its index in RUN_SETTINGS, plus 1) and
+ * which item of it (a limit's RLIMIT_* number, a capability's number). Other steps report a plain errno.
+ */
+export const SETTING_FAILURE = { settingShift: 12, itemShift: 20 } as const;
+
+export function settingFailure(err: number): { errno: number; setting: number; item: number } | undefined {
+  const setting = ((err >> SETTING_FAILURE.settingShift) & 0xff) - 1;
+  if (setting < 0) return undefined;
+  return { errno: err & ((1 << SETTING_FAILURE.settingShift) - 1), setting, item: err >> SETTING_FAILURE.itemShift };
+}
 
 /** The supervise monitor's states, as its state attribute names them. */
 export const MONITOR_STATES = ["starting", "running", "backoff", "stopping", "failed"] as const;
@@ -98,7 +115,7 @@ export const RUN_SPEC = [
   { name: "pdeath", c: "int64_t", about: "nonzero: the signal this process gets when its parent dies" },
   { name: "ready_fd", c: "int64_t", about: ">= 0: --ready fd:N, the pipe's write end the program gets ..." },
   { name: "ready_to", c: "int64_t", about: "... as this fd" },
-  ...RUN_SETTINGS.map((s) => ({ name: fieldOf(s.option) as RunField, c: "int64_t", about: s.about }) as const),
+  ...RUN_SETTINGS.map((s) => ({ name: fieldOf(s.option) as RunField, c: "int64_t", about: s.about, ...(s.count ? { count: s.count } : {}) })),
 ] as const;
 
 /** The struct fields of the settings in src/settings.ts: their options, with _ for -. */

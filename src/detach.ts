@@ -2,9 +2,9 @@
 // a failed step reported back through the status pipe into a typed error.
 import { ptr } from "bun:ffi";
 import { native } from "../ffi/native";
-import { RUN_SPEC, type RunField, type SpecField, STEPS, stepName } from "./contract";
+import { RUN_SPEC, type RunField, type SpecField, settingFailure, STEPS, stepName } from "./contract";
 import { type Failure, fail } from "./errors";
-import { fieldOf, RUN_SETTINGS, type RunValues } from "./settings";
+import { fieldOf, RUN_SETTINGS, type RunSetting, type RunValue, type RunValues } from "./settings";
 import { signalName } from "./signals";
 import { cstr, E, OsError } from "./sys";
 
@@ -31,6 +31,8 @@ export interface Spec {
   readyFd?: number;
   readyTo?: number;
 }
+
+const int64s = (v: RunValue) => (Array.isArray(v) ? v : BigInt(v));
 
 /** The C struct dz_spec (src/contract.ts), filled field by field by name. `refs` keeps the pointed-to memory alive. */
 function marshal(s: Spec, check = false) {
@@ -62,7 +64,7 @@ function marshal(s: Spec, check = false) {
     ngroups: BigInt(s.groups?.length ?? 0),
     uid: BigInt(s.uid),
     gid: BigInt(s.gid),
-    ...(Object.fromEntries(RUN_SETTINGS.map(({ option }) => [fieldOf(option), BigInt(s.run[option])])) as Record<RunField, bigint>),
+    ...(Object.fromEntries(RUN_SETTINGS.map(({ option }) => [fieldOf(option), int64s(s.run[option])])) as Record<RunField, bigint | bigint[]>),
     stdio: s.stdio.map(BigInt),
     keep: view(new Int32Array(s.keep.length ? s.keep : [0])),
     nkeep: BigInt(s.keep.length),
@@ -113,9 +115,21 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
   // The readiness fd is moved into place in the same step: a number past the open-file limit cannot be.
   if (step === "FDS" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
     fail("usage", `--ready fd:${s.readyTo}: fd ${s.readyTo} is above the daemon's open-file limit`);
-  const text = step === "VERIFY" ? "ids, groups or capabilities were not fully dropped" : new OsError(f.errno).message;
+  const denial = (errno: number) => errno === E.EPERM || errno === E.EACCES;
+  // A setting names itself: the option and the value, or the item of it, that failed.
+  const setting = settingFailure(f.errno);
+  const declared = setting && (RUN_SETTINGS[setting.setting] as RunSetting | undefined);
+  if (setting && declared) {
+    const value = s.run[declared.option as keyof RunValues];
+    // Only a setting of several int64s has items (a limit's is its RLIMIT_* number).
+    const shown = `--${declared.option}${declared.arg.type === "boolean" ? "" : ` ${declared.show(value, declared.count ? setting.item : undefined)}`}`;
+    if (!setting.errno) fail("oserr", `${name}: ${shown} was set, but reads back otherwise`);
+    const kind: Failure = denial(setting.errno) ? "noperm" : setting.errno === E.EINVAL ? "usage" : "oserr";
+    fail(kind, `${shown}: ${new OsError(setting.errno).message}`);
+  }
+  const text = step === "VERIFY" ? "ids, groups or capabilities are not exactly what was asked" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
-  const denied = f.errno === E.EPERM || f.errno === E.EACCES;
+  const denied = denial(f.errno);
   let kind: Failure = "oserr";
   let what: string = name;
   if (step === "CHROOT" || step === "CHDIR") {

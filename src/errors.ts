@@ -2,14 +2,14 @@
 export const EXIT = {
   started: { code: 0, meaning: "started (the program was exec'd)" },
   running: { code: 1, meaning: "already running (0 with `--oknodo`)" },
-  usage: { code: 64, meaning: "usage error: unknown option, bad value (umask, env, fd, …)" },
+  usage: { code: 64, meaning: "usage error: unknown option, bad value (umask, env, fd, limit, policy, capability, a CPU this machine does not have, …)" },
   noinput: { code: 66, meaning: "a named input is missing: env file, chroot or chdir directory" },
   nouser: { code: 67, meaning: "unknown user or group" },
   notready: { code: 69, meaning: "`--ready`: the program exited, reported `ERRNO=`, or closed its fd before it was ready (what is left of it is stopped)" },
   oserr: { code: 71, meaning: "other operating-system error (fork, setsid, …)" },
   cantcreat: { code: 73, meaning: "cannot create the pidfile or a log file" },
   readytimeout: { code: 75, meaning: "`--ready`: not ready within `--ready-timeout`; the program's tree was stopped" },
-  noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
+  noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`/`--cap`, a limit, priority, OOM score or capability this process may not give, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
   cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
   notfound: { code: 127, meaning: "the program is not found" },
   interrupted: {

@@ -1,13 +1,15 @@
 // The start recipe, in order. Everything that can be checked is checked before
 // the fork; after it, the native child path runs the steps and reports back.
 //
-//   1. who       user and groups, looked up outside any chroot (privileges.ts)
+//   1. who       user and groups, looked up outside any chroot (privileges.ts);
+//                the settings checked against this system (settings.ts, host.ts)
 //   2. env       the daemon's environment (env.ts)
 //   3. program   found and, as root, checked for safety (program.ts)
 //   4. pidfile   refuse early if its daemon is alive (pidfile.ts)
 //   5. stdio     /dev/null and the log files, opened here (stdio.ts)
-//   6. detach    double fork, setsid, chroot, chdir, groups, gid, uid, umask,
-//                core limit, stdio, fds, signals, then wait (detach.ts)
+//   6. detach    double fork, setsid, limits and priorities, chroot, groups,
+//                gid, uid, capabilities, chdir, umask, stdio, fds, every
+//                setting read back, signals, then wait (detach.ts)
 //   7. publish   the pidfile names the daemon itself, before it execs
 //   8. exec      release the daemon; the status pipe closing means exec worked
 //
@@ -22,6 +24,8 @@ import { absolute } from "./paths";
 import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
 import { type Identity, requireRoot, resolveIdentity } from "./privileges";
 import { checkSafe, DEFAULT_PATH, explainExec, type Program, resolveProgram } from "./program";
+import { host } from "./host";
+import { resolveRun } from "./settings";
 import { openStdio, type Stdio } from "./stdio";
 import { E, isDir, isInheritable, OsError, stat } from "./sys";
 
@@ -77,6 +81,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   for (const arg of o.argv)
     if (byteLength(arg) >= MAX_STRING) fail("usage", `an argument is longer than the kernel's limit of ${MAX_STRING} bytes`);
   t?.pass(`${o.argv.length} argument(s)${o.keepFds.length ? `, kept fds ${o.keepFds.join(",")}` : ""}`);
+  const run = resolveRun(o.run, host, t);
 
   t?.begin("environment");
   const env = buildEnv(o, who, o.envFile === undefined ? undefined : absolute(o.cwd, o.envFile));
@@ -108,7 +113,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     groups: who?.groups,
     uid: who?.uid ?? -1,
     gid: who?.gid ?? -1,
-    run: o.run,
+    run,
     stdio: stdio.fds,
     keep: o.keepFds,
   };

@@ -8,8 +8,9 @@
 //                pidfile exists until it exits
 //   8. detach    the monitor goes through the child path as a daemon would (own
 //                session, not its leader, no terminal, the program's stdio and
-//                kept fds) but stays root and outside any chroot: user, groups,
-//                chroot and working directory are applied to every run instead
+//                kept fds) but stays root and outside any chroot, with its own
+//                limits, priorities and capabilities: user, groups, chroot,
+//                working directory and the settings are applied to every run
 //   9. publish   the pidfile names the monitor
 //  10. release   the monitor execs, starts the first run and reports its exec on
 //                the status pipe, so a failure leaves nothing, as in a plain start
@@ -22,6 +23,7 @@ import { fail } from "./errors";
 import type { Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
 import { explainExec } from "./program";
+import { leftAlone, monitorSettings } from "./settings";
 import { type Prepared, start } from "./start";
 import { absolute, basename, dirname } from "./paths";
 import { close, cstr, E, fstat, O, OsError, open, stat } from "./sys";
@@ -104,7 +106,7 @@ function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
     uid: run.uid,
     gid: run.gid,
     ...(run.groups ? { groups: run.groups.join(",") } : {}),
-    ...run.run,
+    ...monitorSettings(run.run),
     ...(run.keep.length ? { keep: run.keep.join(",") } : {}),
     restart: policy.restart,
     "success-exit": policy.successExit.join(","),
@@ -129,7 +131,8 @@ function monitorSpec(run: Spec, policy: Policy, image: number, w: Wiring, lock: 
     dir: "/",
     uid: -1,
     gid: -1,
-    run: { ...run.run, core: 0 },
+    // Its own limits, priorities and privileges stay as they are: a run's --limit nproc=1 or low nofile must not stop it restarting the run.
+    run: leftAlone(run.run),
     stdio: w.stdio,
     keep: [...run.keep, ...w.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
     execFd: image,

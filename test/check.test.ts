@@ -7,7 +7,7 @@ import { cleanup, isRoot, marked, PROBE, readPid, run, startProbe, tempDir, trac
 
 afterEach(cleanup);
 
-const NAMES = ["user", "chdir", "arguments", "environment", "program", "pidfile", "stdio", "daemon", "publish", "exec"];
+const NAMES = ["user", "chdir", "arguments", "limit", "environment", "program", "pidfile", "stdio", "daemon", "publish", "exec"];
 
 describe("--check", () => {
   test.skipIf(!isRoot)("a start that would work: one ok line per check, exit 0, nothing created or started; the start then agrees", async () => {

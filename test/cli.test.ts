@@ -44,7 +44,7 @@ describe("argv", () => {
   });
 
   test("defaults", () => {
-    expect(parse(["prog"])).toMatchObject({ chdir: "/", run: { umask: 0o22, core: 0 }, truncate: false, clearEnv: false, foreground: false, keepFds: [], cwd: "/here" });
+    expect(parse(["prog"])).toMatchObject({ chdir: "/", run: { umask: 0o22, core: 0n }, truncate: false, clearEnv: false, foreground: false, keepFds: [], cwd: "/here" });
   });
 
   test("help and version win over everything else before --", () => {

@@ -2,7 +2,7 @@
 // code, and leaves nothing behind (no pidfile, no log it created, no process).
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, kill, marked, missing, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { BIN, cleanup, isRoot, kill, marked, missing, PROBE, procLimit, procStatus, readPid, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -21,6 +21,11 @@ interface Case {
 }
 
 const P = PROBE;
+const LIMIT_NAMES = "as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack";
+const NR_OPEN = readFileSync("/proc/sys/fs/nr_open", "utf8").trim();
+const NOFILE_HARD = Number(procLimit(process.pid, "Max open files")[1]);
+const CAN_RAISE_LIMITS = Boolean((BigInt(`0x${procStatus(process.pid).CapEff}`) >> 24n) & 1n);
+const ONLINE_CPUS = readFileSync("/sys/devices/system/cpu/online", "utf8").trim();
 const plain = (dir: string) => ["-p", `${dir}/p.pid`, "-l", `${dir}/log`];
 const script = (dir: string, name: string, body: string, mode = 0o755) => writeFileSync(`${dir}/${name}`, body, { mode });
 const mkfifo = (path: string) => expect(Bun.spawnSync(["mkfifo", path]).exitCode).toBe(0);
@@ -57,6 +62,44 @@ const cases: Case[] = [
   { name: "env file line without =", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, "OK=1\nbroken line\n"), code: 64, message: (d) => `env file ${d}/env line 2: "broken line" is not NAME=VALUE` },
   { name: "variable over the kernel's limit", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, `BIG=${"x".repeat(200_000)}\n`), code: 64, message: () => "environment variable BIG is longer than the kernel's limit of 131072 bytes" },
   { name: "env file over 1 MiB", args: (d) => [...plain(d), "--env-file", `${d}/env`, "--", P], setup: (d) => writeFileSync(`${d}/env`, "A=1\n".repeat(300_000)), code: 64, message: (d) => `env file ${d}/env is larger than 1 MiB` },
+  { name: "--limit without =", args: (d) => [...plain(d), "--limit", "nofile", "--", P], code: 64, message: () => '--limit "nofile" is not NAME=SOFT[:HARD]' },
+  { name: "unknown limit", args: (d) => [...plain(d), "--limit", "files=10", "--", P], code: 64, message: () => `--limit "files=10": no such limit (${LIMIT_NAMES})` },
+  { name: "limit not a number", args: (d) => [...plain(d), "--limit", "nofile=lots", "--", P], code: 64, message: () => '--limit "nofile=lots": "lots" is not a number or unlimited' },
+  { name: "a size for a limit that is not in bytes", args: (d) => [...plain(d), "--limit", "nproc=1K", "--", P], code: 64, message: () => '--limit "nproc=1K": "1K" is not a number or unlimited' },
+  { name: "limit size with an unknown unit", args: (d) => [...plain(d), "--limit", "as=1T", "--", P], code: 64, message: () => '--limit "as=1T": "1T" is not a number, a size with K, M or G or unlimited' },
+  { name: "limit past what one can be", args: (d) => [...plain(d), "--limit", "fsize=9999999999999999999", "--", P], code: 64, message: () => '--limit "fsize=9999999999999999999": 9999999999999999999 is more than a limit can be; give unlimited' },
+  { name: "soft limit above the hard one", args: (d) => [...plain(d), "--limit", "nofile=4096:1024", "--", P], code: 64, message: () => '--limit "nofile=4096:1024": the soft limit is above the hard one' },
+  { name: "unlimited soft limit under a hard one", args: (d) => [...plain(d), "--limit", "cpu=unlimited:10", "--", P], code: 64, message: () => '--limit "cpu=unlimited:10": the soft limit is above the hard one' },
+  { name: "a limit given twice", args: (d) => [...plain(d), "--limit", "nofile=100", "--limit", "nofile=200", "--", P], code: 64, message: () => '--limit "nofile=200": nofile is given twice' },
+  { name: "--core with --limit core=", args: (d) => [...plain(d), "--core", "--limit", "core=0", "--", P], code: 64, message: () => "--core and --limit core= contradict each other: give one" },
+  { name: "open-file limit past fs.nr_open", args: (d) => [...plain(d), "--limit", "nofile=unlimited", "--", P], code: 64, message: () => `--limit nofile=unlimited: above this kernel's fs.nr_open, ${NR_OPEN}` },
+  { name: "raising a hard limit as non-root", args: (d) => [...plain(d), "--limit", `nofile=${NOFILE_HARD + 1}`, "--", P], asNobody: true, code: 77, message: () => `--limit nofile=${NOFILE_HARD + 1}: raising the hard limit above ${NOFILE_HARD} needs CAP_SYS_RESOURCE` },
+  ...(CAN_RAISE_LIMITS ? [] : [{ name: "raising a hard limit without CAP_SYS_RESOURCE, even as root", args: (d: string) => [...plain(d), "--limit", `nofile=${NOFILE_HARD + 1}`, "--", P], code: 77, message: () => `--limit nofile=${NOFILE_HARD + 1}: raising the hard limit above ${NOFILE_HARD} needs CAP_SYS_RESOURCE` }]),
+  { name: "nice out of range", args: (d) => [...plain(d), "--nice", "20", "--", P], code: 64, message: () => '--nice "20" is not a number from -20 to 19' },
+  { name: "nice not a number", args: (d) => [...plain(d), "--nice", "high", "--", P], code: 64, message: () => '--nice "high" is not a number from -20 to 19' },
+  { name: "a negative nice as non-root", args: (d) => [...plain(d), "--nice", "-5", "--", P], asNobody: true, code: 77, message: () => "--nice -5: a nice value below 0 needs CAP_SYS_NICE or --limit nice=25" },
+  { name: "unknown scheduling policy", args: (d) => [...plain(d), "--sched", "deadline", "--", P], code: 64, message: () => '--sched "deadline" is not other, batch, idle, fifo:PRIO or rr:PRIO' },
+  { name: "real-time policy without a priority", args: (d) => [...plain(d), "--sched", "fifo", "--", P], code: 64, message: () => '--sched "fifo": fifo needs a priority from 1 to 99, as fifo:10' },
+  { name: "real-time priority out of range", args: (d) => [...plain(d), "--sched", "rr:100", "--", P], code: 64, message: () => '--sched "rr:100": rr needs a priority from 1 to 99, as rr:10' },
+  { name: "a priority for a policy that takes none", args: (d) => [...plain(d), "--sched", "batch:3", "--", P], code: 64, message: () => '--sched "batch:3": only fifo and rr take a priority' },
+  { name: "a real-time policy as non-root", args: (d) => [...plain(d), "--sched", "fifo:10", "--", P], asNobody: true, code: 77, message: () => "--sched fifo:10: a real-time policy needs CAP_SYS_NICE or --limit rtprio=10" },
+  { name: "unknown I/O class", args: (d) => [...plain(d), "--ionice", "fast", "--", P], code: 64, message: () => '--ionice "fast" is not realtime[:LEVEL], best-effort[:LEVEL] or idle' },
+  { name: "I/O level out of range", args: (d) => [...plain(d), "--ionice", "best-effort:8", "--", P], code: 64, message: () => '--ionice "best-effort:8": the level is from 0 to 7' },
+  { name: "a level for the idle I/O class", args: (d) => [...plain(d), "--ionice", "idle:3", "--", P], code: 64, message: () => '--ionice "idle:3": idle takes no level' },
+  { name: "the realtime I/O class as non-root", args: (d) => [...plain(d), "--ionice", "realtime", "--", P], asNobody: true, code: 77, message: () => "--ionice realtime:4: the realtime class needs CAP_SYS_NICE or CAP_SYS_ADMIN" },
+  { name: "OOM score adjustment out of range", args: (d) => [...plain(d), "--oom-score-adjust", "1001", "--", P], code: 64, message: () => '--oom-score-adjust "1001" is not a number from -1000 to 1000' },
+  // Only the kernel knows how low this process may go: the child path finds out.
+  { name: "a negative OOM score as non-root", args: (d) => [...plain(d), "--oom-score-adjust", "-100", "--", P], setup: (d) => chownSync(d, 65534, 65534), asNobody: true, code: 77, message: () => "--oom-score-adjust -100: Permission denied" },
+  { name: "a negative OOM score for a supervised run, as non-root", args: (d) => ["--supervise", ...plain(d), "--oom-score-adjust", "-100", "--", P], setup: (d) => chownSync(d, 65534, 65534), asNobody: true, code: 77, message: () => "--oom-score-adjust -100: Permission denied" },
+  { name: "CPU list not a list", args: (d) => [...plain(d), "--cpus", "first", "--", P], code: 64, message: () => '--cpus "first" is not a list of CPUs such as 0-3,8' },
+  { name: "CPU range backwards", args: (d) => [...plain(d), "--cpus", "3-1", "--", P], code: 64, message: () => '--cpus "3-1": 3-1 runs backwards' },
+  { name: "CPU past any mask", args: (d) => [...plain(d), "--cpus", "4096", "--", P], code: 64, message: () => '--cpus "4096": daemonize can pin to CPUs 0 to 1023' },
+  { name: "a CPU this machine does not have", args: (d) => [...plain(d), "--cpus", "1023", "--", P], code: 64, message: () => `--cpus 1023: this machine has no CPU 1023 (online: ${ONLINE_CPUS})` },
+  { name: "unknown capability", args: (d) => [...plain(d), "--cap", "net_bind_service,cap_fly", "--", P], code: 64, message: () => '--cap "net_bind_service,cap_fly": no capability is called cap_fly' },
+  { name: "an empty capability name", args: (d) => [...plain(d), "--cap", "kill,", "--", P], code: 64, message: () => '--cap "kill,": an empty name' },
+  { name: "--cap as non-root", args: (d) => [...plain(d), "--cap", "net_bind_service", "--", P], asNobody: true, code: 77, message: () => "--cap needs root (running as uid 65534)" },
+  ...(CAN_RAISE_LIMITS ? [] : [{ name: "--cap of one this process does not have", args: (d: string) => [...plain(d), "--cap", "sys_resource", "--", P], rootOnly: true, code: 77, message: () => "--cap sys_resource: this process does not have CAP_SYS_RESOURCE, so the program cannot keep it" }]),
+  { name: "value given to --no-new-privs", args: (d) => [...plain(d), "--no-new-privs=1", "--", P], code: 64, message: () => "option --no-new-privs takes no value" },
   { name: "--ready tcp: with an address the kernel cannot take", args: (d) => [...plain(d), "--ready", "tcp:[1:2]:80", "--", P], code: 64, message: () => "--ready tcp:[1:2]:80: not an address, port, fd or path it can use" },
   { name: "--ready tcp: with a host name", args: (d) => [...plain(d), "--ready", "tcp:example.com:80", "--", P], code: 64, message: () => "--ready tcp:example.com:80: HOST must be an IP address or localhost" },
   { name: "--syslog FACILITY, without the =", args: (d) => [...plain(d), "--syslog", "local0", "--", P], code: 64, message: () => "--syslog local0: give the facility after an =, as --syslog=local0" },

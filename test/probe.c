@@ -5,14 +5,18 @@
  *   PROBE_CLOSE_FDS=1  close every descriptor first, as many daemons do
  *   PROBE_EXIT=N       exit with N right after reporting
  *   PROBE_IGNORE_TERM  ignore SIGTERM, as a stuck daemon would
+ *   PROBE_BIND=PORT    bind a TCP socket to 127.0.0.1:PORT and report "bind PORT: ok" or the error
  * SIGHUP, SIGUSR1 and SIGUSR2 are caught and reported as "signal N" lines.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static void caught(int sig)
@@ -35,6 +39,13 @@ int main(void)
 	const char *tty_text = tty >= 0 ? "open" : strerror(errno);
 	printf("probe pid=%d root=%s tty=%s\n", (int)getpid(), regained ? "regained" : "refused", tty_text);
 	fflush(stdout);
+	const char *port = getenv("PROBE_BIND");
+	if (port) {
+		struct sockaddr_in at = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		printf("bind %s: %s\n", port, s >= 0 && bind(s, (struct sockaddr *)&at, sizeof at) == 0 ? "ok" : strerror(errno));
+		fflush(stdout);
+	}
 	if (getenv("PROBE_CLOSE_FDS"))
 		for (int fd = 0; fd < 1024; fd++)
 			close(fd);
