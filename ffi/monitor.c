@@ -17,7 +17,7 @@
  * fields: MONITOR_STATE_FIELDS in src/contract.ts), and the program's last
  * STATUS= (sd_notify) in XATTR_STATUS.
  */
-#include "ready.h"
+#include "liveness.h"
 #include "relay.h"
 #include "tree.h"
 #include "clock.h"
@@ -64,6 +64,10 @@ static const char *pidfile;
 static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
+/* Why the monitor stopped this run, which had not ended (liveness.h); what the last failed run's was, for status. */
+static enum failure failure;
+static char last_failure[24] = "-";
+static const char *const FAILURE[] = FAILURE_NAMES;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
@@ -110,15 +114,20 @@ static void say_failed(const char *step, int err)
 		say("%s: --%s was set, but reads back otherwise", step, settings[which].key);
 }
 
+static void describe_exit(char *out, size_t size);
+
 static void save_state(void)
 {
-	char v[160], last[32] = "-";
-	if (last_code >= 0)
-		snprintf(last, sizeof last, "exit:%d", last_code);
-	else if (last_signal)
-		snprintf(last, sizeof last, "signal:%d", last_signal);
-	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d", STATE[state], (int)run_pid, (long long)restarts,
-			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid());
+	char v[320], last[32] = "-", watchdog[48], health[32], probe[48], memory[24];
+	if (last_code >= 0 || last_signal)
+		describe_exit(last, sizeof last);
+	watchdog_field(watchdog, sizeof watchdog);
+	health_field(health, sizeof health);
+	health_probe_field(probe, sizeof probe);
+	memory_field(memory, sizeof memory);
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d %s %s %s %s %s", STATE[state], (int)run_pid,
+			 (long long)restarts, (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens,
+			 (int)ready_mainpid(), watchdog, health, probe, memory, last_failure);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
 }
@@ -166,6 +175,34 @@ static void report_first(int step, long err)
 
 static void save_status(void);
 
+pid_t monitor_spawn(const struct dz_spec *s, const int status[2], int run)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (status[0] >= 0)
+			close(status[0]);
+		setpgid(0, 0);
+		if (run)
+			watchdog_child();
+		int step;
+		long r = child_setup(s, &step);
+		/* The death signal is armed only now: if the monitor died before, no one would stop this child. */
+		if (r == 0 && getppid() != self)
+			_exit(RUN_NOT_STARTED);
+		if (r == 0) {
+			unblock_all();
+			r = child_exec(s);
+			step = STEP_EXEC;
+		}
+		if (status[1] >= 0)
+			child_report(status[1], step, r);
+		_exit(RUN_NOT_STARTED);
+	}
+	if (pid > 0)
+		setpgid(pid, pid);
+	return pid;
+}
+
 static void start_run(void)
 {
 	int p[2];
@@ -181,24 +218,8 @@ static void start_run(void)
 		p[0] = p[1] = -1;
 	}
 	ready_clear(p, 2);
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		setpgid(0, 0);
-		int step;
-		long r = child_setup(&spec, &step);
-		/* The death signal is armed only now: if the monitor died before, no one would stop this run. */
-		if (r == 0 && getppid() != self)
-			_exit(RUN_NOT_STARTED);
-		if (r == 0) {
-			unblock_all();
-			r = child_exec(&spec);
-			step = STEP_EXEC;
-		}
-		if (p[1] >= 0)
-			child_report(p[1], step, r);
-		_exit(RUN_NOT_STARTED);
-	}
+	failure = FAILURE_NONE;
+	pid_t pid = monitor_spawn(&spec, p, 1);
 	if (p[1] >= 0)
 		close(p[1]);
 	ready_armed();
@@ -217,7 +238,6 @@ static void start_run(void)
 		goal = AFTER_RUN;
 		return;
 	}
-	setpgid(pid, pid);
 	run_pid = run_pgid = pid;
 	relay_run(pid);
 	run_status = p[0];
@@ -238,11 +258,30 @@ static void became_ready(void)
 		}
 	}
 	first = 0;
-	if (goal == NONE)
+	if (goal == NONE) {
+		health_arm(&spec, now_ms(CLOCK_MONOTONIC));
 		set_state(STATE_RUNNING);
+	}
 }
 
 static void stop_tree(enum goal why);
+
+/*
+ * A run that had not ended failed a liveness check: its tree is stopped, and the run counts as
+ * failed. A missed watchdog sends the program SIGABRT first, as systemd does, so that a core can
+ * show where it hung; a stopped tree gets CONT after TERM, or TERM would wait for the KILL.
+ */
+static void stop_failed(enum failure why)
+{
+	if (goal != NONE || run_pid <= 0)
+		return;
+	failure = why;
+	if (why == FAILURE_WATCHDOG)
+		kill(run_pid, SIGABRT);
+	stop_tree(AFTER_RUN);
+	kill(-run_pgid, SIGCONT);
+	kill(run_pid, SIGCONT);
+}
 
 /* The run will not be ready: it is stopped, and counts as failed. */
 static void not_ready(int step, int err)
@@ -271,12 +310,23 @@ static void hear(void)
 {
 	struct ready_event e;
 	int64_t t = now_ms(CLOCK_MONOTONIC);
-	if (ready_probed() && (!awaiting || t < probe_at))
-		return;
-	probe_at = t + PROBE_MS;
-	ready_check(run_pid, &e);
+	if (ready_probed() && (!awaiting || t < probe_at)) {
+		if (!watchdog_on())
+			return;
+		ready_listened(run_pid, &e);
+	} else {
+		probe_at = t + PROBE_MS;
+		ready_check(run_pid, &e);
+	}
 	if (e.status)
 		save_status();
+	int changed = 0;
+	if (watchdog_heard(&e, t, &changed)) {
+		stop_failed(FAILURE_WATCHDOG);
+		return;
+	}
+	if (changed)
+		save_state();
 	if (!awaiting)
 		return;
 	if (e.extend_ms)
@@ -317,10 +367,13 @@ static void read_run_status(void)
 		}
 		return;
 	}
+	int64_t t = now_ms(CLOCK_MONOTONIC);
+	watchdog_arm(t);
+	memory_arm(t);
 	if (ready_wanted()) {
 		/* starting until it says it is ready */
 		awaiting = 1;
-		probe_at = now_ms(CLOCK_MONOTONIC);
+		probe_at = t;
 		ready_by = probe_at + cfg.ready_timeout;
 		return;
 	}
@@ -334,6 +387,9 @@ static void stop_tree(enum goal why)
 	if (state == STATE_STOPPING)
 		return;
 	int64_t t = now_ms(CLOCK_MONOTONIC);
+	watchdog_disarm();
+	health_disarm();
+	memory_disarm();
 	set_state(STATE_STOPPING);
 	killing = 0;
 	kill_at = t + cfg.stop_timeout;
@@ -347,9 +403,25 @@ static int succeeded(void)
 	return last_code >= 0 && (cfg.success[last_code >> 6] >> (last_code & 63) & 1);
 }
 
+/* As status reads it: exit:CODE or signal:NUMBER. */
 static void describe_exit(char *out, size_t size)
 {
 	if (last_code >= 0)
+		snprintf(out, size, "exit:%d", last_code);
+	else
+		snprintf(out, size, "signal:%d", last_signal);
+}
+
+/* What ended the run, for the line the policy writes. */
+static void describe_end(char *out, size_t size)
+{
+	if (failure == FAILURE_WATCHDOG)
+		watchdog_describe(out, size);
+	else if (failure == FAILURE_HEALTH)
+		health_describe(out, size);
+	else if (failure == FAILURE_MEMORY)
+		memory_describe(out, size);
+	else if (last_code >= 0)
 		snprintf(out, size, "exited with code %d", last_code);
 	else
 		snprintf(out, size, "was killed by signal %d", last_signal);
@@ -358,9 +430,15 @@ static void describe_exit(char *out, size_t size)
 /* The run ended and its tree is gone: restart, wait, or end, as the policy says. */
 static void decide(void)
 {
-	char how[64];
-	describe_exit(how, sizeof how);
-	int ok = succeeded() && !unready;
+	char how[128];
+	describe_end(how, sizeof how);
+	int ok = succeeded() && !unready && !failure;
+	if (!ok) {
+		if (failure)
+			snprintf(last_failure, sizeof last_failure, "%s", FAILURE[failure]);
+		else
+			describe_exit(last_failure, sizeof last_failure);
+	}
 	if (cfg.restart == NEVER || (cfg.restart == ON_FAILURE && ok)) {
 		if (ok)
 			finish(0);
@@ -434,6 +512,7 @@ static void reap(void)
 		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
 			return;
 		pid_t pid = info.si_pid;
+		health_reaped(pid, info.si_code, info.si_status);
 		if (pid == run_pid) {
 			if (run_status >= 0)
 				read_run_status();
@@ -459,6 +538,20 @@ static void reap(void)
 			save_state();
 		}
 	}
+}
+
+/* The run's liveness checks that are due; the first one it fails stops it. */
+static void check_liveness(int64_t t, short revents)
+{
+	int changed = 0;
+	if (watchdog_tick(t))
+		stop_failed(FAILURE_WATCHDOG);
+	else if (health_tick(t, revents, &changed))
+		stop_failed(FAILURE_HEALTH);
+	else if (memory_tick(t, health_probe_pid(), &changed))
+		stop_failed(FAILURE_MEMORY);
+	if (changed && goal == NONE)
+		save_state();
 }
 
 static void on_signal(const struct signalfd_siginfo *si)
@@ -568,6 +661,7 @@ static void configure(int argc, char **argv)
 	spec.ready_fd = spec.ready_to = -1;
 	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		int r;
 		/* Split without writing to argv, which ps shows as it is. */
 		const char *eq = strchr(argv[i], '=');
 		char k[32];
@@ -632,8 +726,13 @@ static void configure(int argc, char **argv)
 			cfg.notify = v;
 		else if (run_setting(k, v))
 			;
-		else {
-			int r = relay_setting(k, v);
+		else if ((r = watchdog_setting(k, v)) || (r = health_setting(k, v)) || (r = memory_setting(k, v))) {
+			if (r < 0) {
+				say("bad setting %s=%s", k, v);
+				_exit(EXIT_OSERR);
+			}
+		} else {
+			r = relay_setting(k, v);
 			if (r <= 0) {
 				say(r ? "bad setting %s=%s" : "unknown setting %s", k, v);
 				_exit(EXIT_OSERR);
@@ -677,7 +776,9 @@ int main(int argc, char **argv)
 		report_first(STEP_STDIO, r);
 		_exit(EXIT_OSERR);
 	}
-	if (ready_wanted()) {
+	if (watchdog_on())
+		ready_listen();
+	if (ready_wanted() || watchdog_on()) {
 		static char notify_env[PATH_MAX + 32];
 		r = ready_open(spec.uid, spec.gid, spec.root != NULL, notify_env, sizeof notify_env);
 		if (r < 0) {
@@ -690,12 +791,16 @@ int main(int argc, char **argv)
 			size_t n = 0;
 			while (spec.envp[n])
 				n++;
-			char **env = malloc((n + 2) * sizeof *env);
+			char **env = malloc((n + 4) * sizeof *env);
 			if (!env)
 				_exit(EXIT_OSERR);
 			memcpy(env, spec.envp, n * sizeof *env);
-			env[n] = notify_env;
-			env[n + 1] = NULL;
+			env[n++] = notify_env;
+			if (watchdog_on()) {
+				watchdog_env(env + n);
+				n += 2;
+			}
+			env[n] = NULL;
 			spec.envp = env;
 		}
 	}
@@ -714,12 +819,17 @@ int main(int argc, char **argv)
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
+		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake() };
+		for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+			if (checks[i] >= 0 && (wake < 0 || checks[i] < wake))
+				wake = checks[i];
 		int timeout = wake < 0 ? -1 : wake <= t ? 0 : wake - t > INT_MAX ? INT_MAX : (int)(wake - t);
-		struct pollfd p[5] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
+		struct pollfd p[7] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
 		int n = run_status >= 0 ? 2 : 1;
 		int relayed = relay_pollfds(p + n);
 		int told = run_pid > 0 ? ready_pollfd(p + n + relayed) : 0;
-		poll(p, (nfds_t)(n + relayed + told), timeout);
+		int probing = health_pollfd(p + n + relayed + told);
+		poll(p, (nfds_t)(n + relayed + told + probing), timeout);
 		/* The status pipe first: a run that failed its exec has also sent SIGCHLD. */
 		if (run_status >= 0 && p[1].revents)
 			read_run_status();
@@ -749,5 +859,7 @@ int main(int argc, char **argv)
 			tree_check();
 		} else if (state == STATE_BACKOFF && t >= restart_at)
 			restart_now(1);
+		else
+			check_liveness(t, probing ? p[n + relayed + told].revents : 0);
 	}
 }

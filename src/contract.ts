@@ -42,7 +42,18 @@ export const MONITOR_STATES = ["starting", "running", "backoff", "stopping", "fa
 export type MonitorState = (typeof MONITOR_STATES)[number];
 
 /** The fields of the monitor's state attribute (XATTR.monitor), space-separated, in this order. */
-export const MONITOR_STATE_FIELDS = ["state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid"] as const;
+export const MONITOR_STATE_FIELDS = [
+  "state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid",
+  // Liveness (ffi/liveness.h), "-" when off: PERIOD_MS:LAST_WALL_MS (0: none yet), a HEALTH_STATES name or
+  // unhealthy:FAILURES:RETRIES, (+|-)RESULT@WALL_MS, the tree's bytes, and the last failed run's reason.
+  "watchdog", "health", "probe", "memory", "failure",
+] as const;
+
+/** A run's health under --health, as status shows it; unhealthy carries how many probes failed in a row. */
+export const HEALTH_STATES = ["starting", "healthy", "unhealthy"] as const;
+
+/** Why the monitor stopped a run that had not ended (--watchdog, --health, --max-memory); a failure's reason is one of these or the exit. */
+export const LIVENESS_FAILURES = ["watchdog", "health", "memory"] as const;
 
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
 export const CONTROL = { signal: 63, restart: -1, reopen: -2 } as const;
@@ -69,6 +80,12 @@ export const DEFAULTS = {
   stopTimeout: 10_000,
   readyTimeout: 60_000,
   logKeep: 5,
+  healthInterval: 10_000,
+  healthTimeout: 2_000,
+  healthRetries: 3,
+  healthStart: 0,
+  /** How often --max-memory sums the tree. */
+  memoryCheck: 250,
 } as const;
 
 /**
@@ -83,6 +100,8 @@ export const MONITOR_KEYS = [
   // The restart policy and readiness.
   "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
   "ready", "ready-timeout",
+  // Liveness: an exec: probe's argv comes one health-arg each.
+  "watchdog", "health", "health-arg", "health-interval", "health-timeout", "health-retries", "health-start", "max-memory",
   // The log relay.
   "out", "err", "log-max-size", "log-keep", "log-timestamps", "syslog", "syslog-socket", "tag", "caller",
 ] as const;
@@ -92,6 +111,8 @@ export type MonitorKey = (typeof MONITOR_KEYS)[number];
 export const LIMITS = {
   /** The most --max-restarts may be: the monitor remembers this many restart times. */
   maxRestarts: 1000,
+  /** The most arguments an exec: probe may have, its name included. */
+  healthArgs: 32,
 } as const;
 
 /** struct dz_spec, field by field, in order: what the child path is given (src/detach.ts packs it by name). */

@@ -49,6 +49,8 @@ function checkDir(host: string, what: string): void {
 export interface Prepared {
   who?: Identity;
   program: Program;
+  /** --health exec:'s program, found as the program is. */
+  probe?: Program;
   pidfile?: string;
   /** The log files, for the pidfile's record. */
   logs: string[];
@@ -91,6 +93,11 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   const asRoot = (process.geteuid?.() ?? 0) === 0;
   if (asRoot && !o.unsafe) checkSafe(program, who?.uid ?? 0);
   t?.pass(`${program.path}${asRoot ? (o.unsafe ? " (safety check skipped: --unsafe)" : ", no one else can replace it") : ""}`);
+  const probeName = o.supervise?.liveness?.health?.argv?.[0];
+  if (probeName !== undefined) t?.begin("health probe");
+  const probe = probeName === undefined ? undefined : resolveProgram(probeName, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH });
+  if (probe && asRoot && !o.unsafe) checkSafe(probe, who?.uid ?? 0);
+  if (probe) t?.pass(`--health exec:${probe.path}, run as the program is`);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
   if (pidfile) {
@@ -118,7 +125,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     keep: o.keepFds,
   };
   const logs = [...new Set([o.stdout, o.stderr].flatMap((f) => (f === undefined ? [] : [absolute(o.cwd, f)])))];
-  return { who, program, pidfile, logs, stdio, spec };
+  return { who, program, probe, pidfile, logs, stdio, spec };
 }
 
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */

@@ -22,7 +22,9 @@ describe("the contract", () => {
   });
 
   test("the monitor reads exactly the declared settings", () => {
-    const keys = [...code("monitor.c").matchAll(/strcmp\(k, "([^"]+)"\)/g), ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
+    // The monitor's own keys, the liveness checks' (ffi/liveness.h) and the relay's.
+    const own = ["monitor.c", "watchdog.c", "health.c", "memory.c"].flatMap((file) => [...code(file).matchAll(/strcmp\(k, "([^"]+)"\)/g)]);
+    const keys = [...own, ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
     // The run settings it reads through the generated RUN_SETTINGS table.
     expect(code("monitor.c")).toContain("settings[] = RUN_SETTINGS;");
     expect([...new Set([...keys, ...RUN_SETTINGS.map((s) => s.option)])].sort()).toEqual([...MONITOR_KEYS].sort());
