@@ -309,7 +309,7 @@ void health_describe(char *out, size_t size)
 {
 	char last[64];
 	said(last, sizeof last);
-	snprintf(out, size, "failed %d health checks in a row (last: %s)", failures, last);
+	snprintf(out, size, "failed %d health check%s in a row (last: %s)", failures, failures == 1 ? "" : "s", last);
 }
 
 void health_field(char *out, size_t size)

@@ -3,6 +3,7 @@
 // that stops just before exec and asks, as the target user, whether the exec
 // would work. It creates nothing (no pidfile, no log) and starts nothing.
 import { byteLength } from "./bytes";
+import { DEFAULTS } from "./contract";
 import { isExecStep, stepError, trial } from "./detach";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
@@ -56,6 +57,18 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       const { monitorImage } = await import("./supervise");
       close(await monitorImage());
       t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
+      const l = o.supervise.liveness;
+      if (l) {
+        t.begin("liveness");
+        const h = l.health;
+        t.pass(
+          [
+            l.watchdog && `--watchdog: WATCHDOG=1 at least every ${l.watchdog} ms`,
+            h && `--health ${h.argv ? `exec:${h.argv.join(" ")}` : h.probe} every ${h.interval} ms, ${h.timeout} ms each, ${h.retries} failures in a row, none counted for ${h.start} ms`,
+            l.maxMemory && `--max-memory ${l.maxMemory} bytes for the tree, summed every ${DEFAULTS.memoryCheck} ms`,
+          ].filter(Boolean).join("; "),
+        );
+      }
     }
     const { who, program, pidfile, spec, stdio } = prepare(o, t);
     try {

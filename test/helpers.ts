@@ -197,6 +197,14 @@ export function procLimit(pid: number, name: string): [string, string] {
   return [cols[0] as string, cols[1] as string];
 }
 
+/** A free loopback port: bound to port 0, then let go. */
+export function freePort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
 /** A user other than root that the tests can drop to. */
 export const NOBODY = { uid: 65534, gid: 65534 };
 
