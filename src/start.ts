@@ -61,6 +61,18 @@ export interface Prepared {
 const describeWho = (who: Identity) =>
   `${who.uid < 0 ? "uid unchanged" : `${who.env?.USER ?? who.uid} (uid ${who.uid})`}, gid ${who.gid}, groups ${who.groups.join(",") || "none"}`;
 
+/** --health exec:'s program, found and checked as the program is; a failure names the option. */
+function healthProgram(name: string, where: Parameters<typeof resolveProgram>[1], safeFor: number | undefined): Program {
+  try {
+    const probe = resolveProgram(name, where);
+    if (safeFor !== undefined) checkSafe(probe, safeFor);
+    return probe;
+  } catch (e) {
+    if (e instanceof DaemonizeError) fail(e.kind, `--health exec: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Steps 1 to 5: everything that can be known or refused before a process exists. */
 export function prepare(o: StartOptions, t?: Trace): Prepared {
   t?.begin("user");
@@ -95,8 +107,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   t?.pass(`${program.path}${asRoot ? (o.unsafe ? " (safety check skipped: --unsafe)" : ", no one else can replace it") : ""}`);
   const probeName = o.supervise?.liveness?.health?.argv?.[0];
   if (probeName !== undefined) t?.begin("health probe");
-  const probe = probeName === undefined ? undefined : resolveProgram(probeName, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH });
-  if (probe && asRoot && !o.unsafe) checkSafe(probe, who?.uid ?? 0);
+  const probe = probeName === undefined ? undefined : healthProgram(probeName, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH }, asRoot && !o.unsafe ? (who?.uid ?? 0) : undefined);
   if (probe) t?.pass(`--health exec:${probe.path}, run as the program is`);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
