@@ -7,6 +7,13 @@
 
 /* Deeper than any real tree; it bounds the walk's stack. */
 #define DEPTH_MAX 32
+/*
+ * The fastest growth the check is made for, in bytes per ms (100 MB/s): the next look comes no later
+ * than the tree could reach the limit at that rate, and no sooner than DEFAULT_MEMORY_CHECK, so a tree
+ * far below it costs a look every DEFAULT_MEMORY_CHECK_MAX, and one growing that fast passes it by at most one
+ * DEFAULT_MEMORY_CHECK of growth (25 MB).
+ */
+#define GROWTH_PER_MS 100000
 
 static int64_t limit;    /* bytes; 0: off */
 static int64_t next_at;  /* the next sum; 0: disarmed */
@@ -70,10 +77,11 @@ int memory_tick(int64_t t, pid_t skip, int *changed)
 {
 	if (!next_at || t < next_at)
 		return 0;
-	next_at = t + DEFAULT_MEMORY_CHECK;
 	struct walk w = { skip, 0, 0 };
 	proc_children_of(0, add, &w);
 	used = w.sum;
+	int64_t wait = (limit - used) / GROWTH_PER_MS;
+	next_at = t + (wait < DEFAULT_MEMORY_CHECK ? DEFAULT_MEMORY_CHECK : wait > DEFAULT_MEMORY_CHECK_MAX ? DEFAULT_MEMORY_CHECK_MAX : wait);
 	/* The state is written again only for a change status would show: a sixteenth, or 1 MiB. */
 	int64_t moved = used > saved ? used - saved : saved - used;
 	if (moved > saved / 16 && moved >= 1 << 20) {

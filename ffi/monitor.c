@@ -834,10 +834,14 @@ int main(int argc, char **argv)
 		if (run_status >= 0 && p[1].revents)
 			read_run_status();
 		relay_ready(p + n, relayed);
-		if (run_pid > 0 && run_status < 0)
+		/* Only what has something to say is read: a liveness check's wake-up costs no more than its own work. */
+		short heard = 0;
+		for (int i = 0; i < told; i++)
+			heard |= p[n + relayed + i].revents;
+		if (run_pid > 0 && run_status < 0 && (awaiting || heard))
 			hear();
 		struct signalfd_siginfo si;
-		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+		while (p[0].revents && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 			on_signal(&si);
 		t = now_ms(CLOCK_MONOTONIC);
 		relay_tick(t);

@@ -10,6 +10,7 @@ static int64_t period;     /* as configured, ms; 0: off */
 static int64_t run_period; /* this run's: WATCHDOG_USEC= changes it until the next run, as under systemd */
 static int64_t last;       /* the last WATCHDOG=1 (or the exec), monotonic; 0: disarmed */
 static int64_t last_wall;  /* the last WATCHDOG=1, for status; 0: none yet */
+static int64_t saved;      /* when last_wall was last written to the state, monotonic */
 static int triggered;
 static char usec_env[48], pid_env[32];
 
@@ -47,7 +48,7 @@ void watchdog_arm(int64_t t)
 {
 	run_period = period;
 	last = t;
-	last_wall = 0;
+	last_wall = saved = 0;
 	triggered = 0;
 }
 
@@ -69,7 +70,11 @@ int watchdog_heard(const struct ready_event *e, int64_t t, int *changed)
 	if (e->watchdog & WATCHDOG_PING) {
 		last = t;
 		last_wall = now_ms(CLOCK_REALTIME);
-		*changed = 1;
+		/* Status shows the age to the second: a program that pings ten times a second is not ten writes. */
+		if (!saved || t - saved >= 1000) {
+			saved = t;
+			*changed = 1;
+		}
 	}
 	if (e->watchdog & WATCHDOG_TRIGGER) {
 		triggered = 1;

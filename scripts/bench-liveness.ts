@@ -3,7 +3,8 @@
 // with all three (an HTTP or a tcp: probe every second), and with an exec: probe every second.
 // Prints a markdown table.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { onInterrupt } from "./bench-common";
+import { onInterrupt, procStatus } from "./bench-common";
+import { freePort } from "./free-port";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -11,19 +12,19 @@ const seconds = Number(process.env.BENCH_LIVENESS_SECONDS ?? 60);
 const tmp = mkdtempSync("/tmp/daemonize-bench-liveness-");
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("npm_") && k !== "INIT_CWD" && k !== "NODE")) as Record<string, string>;
 
-// The watched program: an HTTP server on a free loopback port that sends WATCHDOG=1 every 200 ms.
+// The watched program: an HTTP server on a loopback port that sends WATCHDOG=1 every half
+// WATCHDOG_USEC, as systemd asks (sd_watchdog_enabled(3)).
 writeFileSync(
   `${tmp}/app.py`,
-  `import http.server, os, socket, threading, time
+  `import http.server, os, socket, sys, threading, time
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self): self.send_response(200); self.end_headers()
     def log_message(self, *a): pass
-server = http.server.HTTPServer(("127.0.0.1", 0), H)
-open("${tmp}/port", "w").write(str(server.server_address[1]))
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
 def ping():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    while "NOTIFY_SOCKET" in os.environ:
-        s.sendto(b"WATCHDOG=1", os.environ["NOTIFY_SOCKET"]); time.sleep(0.2)
+    while "WATCHDOG_USEC" in os.environ:
+        s.sendto(b"WATCHDOG=1", os.environ["NOTIFY_SOCKET"]); time.sleep(int(os.environ["WATCHDOG_USEC"]) / 2e6)
 threading.Thread(target=ping, daemon=True).start()
 server.serve_forever()
 `,
@@ -36,42 +37,26 @@ onInterrupt(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function status(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
-    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (m) out[m[1] as string] = Number(m[2]);
-  }
-  return out;
-}
 /** The process's CPU time so far, ns (its first thread's schedstat: the monitor has one thread). */
 const cpuNs = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
 
 interface Row {
   name: string;
-  /** The options; PORT is the program's port, known once the first run is up. */
-  options: (port: string) => string[];
+  options: (port: number) => string[];
 }
 
+
 async function measure(row: Row) {
-  rmSync(`${tmp}/port`, { force: true });
-  // The first run starts without the checks that need its port: the port is known only once it runs.
-  const start = (options: string[]) => {
-    const r = Bun.spawnSync([bin, "--supervise", "-p", pidfile, ...options, "--", "/usr/bin/python3", `${tmp}/app.py`], { env, stderr: "pipe" });
-    if (r.exitCode !== 0) throw new Error(`start failed: ${r.stderr.toString()}`);
-    return Number(readFileSync(pidfile, "utf8"));
-  };
-  let monitor = start([]);
-  for (let i = 0; i < 500 && !(await Bun.file(`${tmp}/port`).exists()); i++) await Bun.sleep(10);
-  const port = readFileSync(`${tmp}/port`, "utf8");
-  stop();
-  monitor = start(row.options(port));
+  const port = freePort();
+  const r = Bun.spawnSync([bin, "--supervise", "-p", pidfile, ...row.options(port), "--", "/usr/bin/python3", `${tmp}/app.py`, String(port)], { env, stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`start failed: ${r.stderr.toString()}`);
+  const monitor = Number(readFileSync(pidfile, "utf8"));
   // Past its first probes and allocations.
   await Bun.sleep(3000);
   const before = cpuNs(monitor);
   await Bun.sleep(seconds * 1000);
   const used = cpuNs(monitor) - before;
-  const mem = status(monitor);
+  const mem = procStatus(monitor);
   const json = JSON.parse(Bun.spawnSync([bin, "status", "--json", "-p", pidfile], { env }).stdout.toString());
   stop();
   return { rssAnon: mem.RssAnon, vmRss: mem.VmRSS, perHour: (used / 1e9) * (3600 / seconds), restarts: json.restarts as number };
@@ -79,14 +64,14 @@ async function measure(row: Row) {
 
 const rows: Row[] = [
   { name: "`--supervise` alone", options: () => [] },
-  {
-    name: "`--watchdog 1s --health http://… --health-interval 1s --max-memory 1G`",
-    options: (port) => ["--watchdog", "1s", "--health", `http://127.0.0.1:${port}/`, "--health-interval", "1s", "--max-memory", "1G"],
-  },
+  { name: "`--watchdog 1s` (the program pings every 500 ms)", options: () => ["--watchdog", "1s"] },
+  { name: "`--health tcp:PORT --health-interval 1s`", options: (port) => ["--health", `tcp:${port}`, "--health-interval", "1s"] },
+  { name: "`--health http://… --health-interval 1s`", options: (port) => ["--health", `http://127.0.0.1:${port}/`, "--health-interval", "1s"] },
   { name: "`--health exec:/bin/true --health-interval 1s`", options: () => ["--health", "exec:/bin/true", "--health-interval", "1s"] },
+  { name: "`--max-memory 1G`", options: () => ["--max-memory", "1G"] },
   {
-    name: "all three, with `--health tcp:PORT --health-interval 1s`",
-    options: (port) => ["--watchdog", "1s", "--health", `tcp:${port}`, "--health-interval", "1s", "--max-memory", "1G"],
+    name: "all three: `--watchdog 1s --health http://… --health-interval 1s --max-memory 1G`",
+    options: (port) => ["--watchdog", "1s", "--health", `http://127.0.0.1:${port}/`, "--health-interval", "1s", "--max-memory", "1G"],
   },
 ];
 
@@ -101,7 +86,7 @@ try {
     console.log(`| ${row.name} | ${r.rssAnon} | ${r.vmRss} | ${r.perHour.toFixed(2)} s | ${r.restarts} |`);
   }
   console.log(
-    "\nCPU time from /proc/PID/schedstat. The program is a python3 HTTP server that sends WATCHDOG=1 every 200 ms (the monitor reads each one), so the row with all three also reads 5 notifications a second, sums the tree's memory 4 times a second and makes an HTTP request every second. No peer has all three: supervisord needs superlance's httpok and memmon (separate Python processes), runit, s6 and daemontools have none.",
+    "\nCPU time from /proc/PID/schedstat. The program is a python3 HTTP server (with a second thread) that sends WATCHDOG=1 every half period, as sd_watchdog_enabled(3) asks: the row with all three reads 2 notifications a second, makes an HTTP request every second and sums the tree's memory every 2 s (every 250 ms only near the limit). No peer has all three: supervisord needs superlance's httpok and memmon (separate Python processes), runit, s6 and daemontools have none.",
   );
 } catch (e) {
   console.error(`bench: ${(e as Error).message}`);

@@ -65,7 +65,7 @@ export async function check(o: StartOptions): Promise<CheckReport> {
           [
             l.watchdog && `--watchdog: WATCHDOG=1 at least every ${l.watchdog} ms`,
             h && `--health ${h.argv ? `exec:${h.argv.join(" ")}` : h.probe} every ${h.interval} ms, ${h.timeout} ms each, ${h.retries} failures in a row, none counted for ${h.start} ms`,
-            l.maxMemory && `--max-memory ${l.maxMemory} bytes for the tree, summed every ${DEFAULTS.memoryCheck} ms`,
+            l.maxMemory && `--max-memory ${l.maxMemory} bytes for the tree, summed every ${DEFAULTS.memoryCheck} to ${DEFAULTS.memoryCheckMax} ms`,
           ].filter(Boolean).join("; "),
         );
       }

@@ -48,7 +48,7 @@ const startArgs = {
   "health-timeout": { type: "string", valueHint: "DUR", description: `How long a probe may take before it counts as failed (default ${dur(DEFAULTS.healthTimeout)})` },
   "health-retries": { type: "string", valueHint: "N", description: `Failed probes in a row that make the run unhealthy: it is stopped and counted as failed (default ${DEFAULTS.healthRetries})` },
   "health-start": { type: "string", valueHint: "DUR", description: `Failed probes in this time after the run is ready do not count (default ${dur(DEFAULTS.healthStart)})` },
-  "max-memory": { type: "string", valueHint: "SIZE", description: `The run's whole tree may not use more resident memory than SIZE (512M, 2G or bytes), checked every ${dur(DEFAULTS.memoryCheck)}` },
+  "max-memory": { type: "string", valueHint: "SIZE", description: `The run's whole tree may not use more resident memory than SIZE (512M, 2G or bytes), checked every ${dur(DEFAULTS.memoryCheck)} near SIZE, every ${dur(DEFAULTS.memoryCheckMax)} far below it` },
   "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
   "log-keep": { type: "string", valueHint: "N", description: `Rotated files to keep: FILE.1 newest to FILE.N (default ${DEFAULTS.logKeep})` },
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },

@@ -84,8 +84,9 @@ export const DEFAULTS = {
   healthTimeout: 2_000,
   healthRetries: 3,
   healthStart: 0,
-  /** How often --max-memory sums the tree. */
+  /** How often --max-memory sums the tree: this often near the limit, as rarely as memoryCheckMax far below it. */
   memoryCheck: 250,
+  memoryCheckMax: 2000,
 } as const;
 
 /**

@@ -3,7 +3,7 @@
 // The tolerance on every deadline is 2 s past the one due, for a loaded machine.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { alive, cleanup, procEnv, procStat, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { alive, cleanup, procEnv, procStat, readPid, run, statusWhen, supervisedStatus, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -34,28 +34,9 @@ if mode == "stop": os.kill(os.getpid(), signal.SIGSTOP)
 while True: time.sleep(100)
 `;
 
-interface Status {
-  running: boolean;
-  state: string;
-  child?: number;
-  restarts: number;
-  lastExit: { code: number } | { signal: number } | null;
-  lastFailure: string | { code: number } | { signal: number } | null;
-  watchdog?: { periodMs: number; lastPingAgoMs: number | null };
-}
+const status = supervisedStatus;
+const statusUntil = statusWhen;
 
-const status = async (pidfile: string): Promise<Status> => JSON.parse((await run(["status", "--json", "-p", pidfile])).stdout);
-
-/** Polls status until `ok` holds, or fails at the deadline. */
-async function statusUntil(pidfile: string, ok: (s: Status) => boolean, what: string, ms = 10_000): Promise<Status> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const s = await status(pidfile);
-    if (ok(s)) return s;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
-    await Bun.sleep(20);
-  }
-}
 
 /** The lines of runs: [what, ms, pid]. */
 const events = (dir: string): [string, number, number][] =>
