@@ -111,7 +111,7 @@ void health_arm(const struct dz_spec *s, int64_t t)
 	state = HEALTH_STARTING;
 	failures = unhealthy = 0;
 	result = -1;
-	dirty = 1;
+	dirty = CHANGED_STATE;
 }
 
 static void drop(void)
@@ -138,11 +138,11 @@ void health_disarm(void)
 static void judge(int ok, int what, int value, int64_t t)
 {
 	drop();
+	int before[] = { (int)state, failures, result, result_value };
 	result = what;
 	result_value = value;
 	result_ok = ok;
 	result_wall = now_ms(CLOCK_REALTIME);
-	dirty = 1;
 	if (ok) {
 		failures = 0;
 		state = HEALTH_HEALTHY;
@@ -152,7 +152,17 @@ static void judge(int ok, int what, int value, int64_t t)
 		state = HEALTH_UNHEALTHY;
 		unhealthy = failures >= retries;
 	}
+	/* The same result again moves only its time. */
+	int after[] = { (int)state, failures, result, result_value };
+	note_change(&dirty, memcmp(before, after, sizeof after) ? CHANGED_STATE : CHANGED_TIME);
 }
+
+static void answered(int64_t t)
+{
+	judge(code >= 200 && code < 400, ANSWERED, code, t);
+}
+
+static void advance(int64_t t);
 
 static void begin(int64_t t)
 {
@@ -177,13 +187,14 @@ static void begin(int64_t t)
 	}
 	sock = socket(peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	connecting = 1;
-	if (sock < 0 || (connect(sock, (struct sockaddr *)&peer, peer_len) < 0 && errno != EINPROGRESS))
+	if (sock < 0 || (connect(sock, (struct sockaddr *)&peer, peer_len) < 0 && errno != EINPROGRESS)) {
 		judge(0, FAILED, errno, t);
-}
-
-static void answered(int64_t t)
-{
-	judge(code >= 200 && code < 400, ANSWERED, code, t);
+		return;
+	}
+	/* On the loopback the handshake is done by now, as a rule: a look saves a wake-up. */
+	struct pollfd now = { sock, POLLOUT, 0 };
+	if (poll(&now, 1, 0) == 1)
+		advance(t);
 }
 
 /* The socket is ready for what the probe waits for. */
@@ -207,29 +218,40 @@ static void advance(int64_t t)
 			judge(0, FAILED, n < 0 ? errno : EIO, t);
 		return;
 	}
-	/* The rest of the answer is read and dropped: closing on unread data would reset the server's connection. */
-	char rest[512];
-	ssize_t n = recv(sock, code ? rest : reply + got, code ? sizeof rest : 12 - got, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n < 0 && !code) {
-		judge(0, FAILED, errno, t);
-		return;
-	}
-	if (code) {
-		if (n <= 0)
+	/*
+	 * All that came is read (the status line, the rest, the close often come together), up to a
+	 * bound against an endless answer; the rest is dropped, but read: closing on unread data would
+	 * reset the server's connection.
+	 */
+	for (int reads = 0; reads < 64; reads++) {
+		char rest[512];
+		ssize_t n = recv(sock, code ? rest : reply + got, code ? sizeof rest : 12 - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0 && !code) {
+			judge(0, FAILED, errno, t);
+			return;
+		}
+		if (code && n <= 0) {
 			answered(t);
-		return;
+			return;
+		}
+		if (code)
+			continue;
+		got += (size_t)n;
+		if (got < 12 && n > 0)
+			continue;
+		/* "HTTP/1.1 200": the version, a space, three digits. */
+		code = got == 12 && !strncmp(reply, "HTTP/1.", 7) && reply[8] == ' ' ? atoi(reply + 9) : 0;
+		if (code < 100 || code > 999) {
+			judge(0, GARBLED, 0, t);
+			return;
+		}
+		if (n == 0) {
+			answered(t);
+			return;
+		}
 	}
-	got += (size_t)n;
-	if (got < 12 && n > 0)
-		return;
-	/* "HTTP/1.1 200": the version, a space, three digits. */
-	code = got == 12 && !strncmp(reply, "HTTP/1.", 7) && reply[8] == ' ' ? atoi(reply + 9) : 0;
-	if (code < 100 || code > 999)
-		judge(0, GARBLED, 0, t);
-	else if (n == 0)
-		answered(t);
 }
 
 int health_pollfd(struct pollfd *p)
@@ -257,8 +279,7 @@ int health_tick(int64_t t, short revents, int *changed)
 		judge(0, TIMEOUT, (int)timeout, t);
 	if (!deadline && probe_pid <= 0 && !unhealthy && t >= next_at)
 		begin(t);
-	if (dirty)
-		*changed = 1;
+	note_change(changed, dirty);
 	dirty = 0;
 	return unhealthy;
 }

@@ -12,6 +12,17 @@
 #define DZ_LIVENESS_H
 #include "ready.h"
 
+/*
+ * What a look changed in the state status shows: a time only (the age of a ping, of a probe),
+ * which the monitor writes at most once a second, or more, which it writes at once.
+ */
+enum { CHANGED_TIME = 1, CHANGED_STATE = 2 };
+static inline void note_change(int *changed, int how)
+{
+	if (how > *changed)
+		*changed = how;
+}
+
 /* A monitor key of its own: 1 when taken, 0 when not its key, -1 when the value is bad. */
 HIDDEN int watchdog_setting(const char *k, const char *v);
 HIDDEN int health_setting(const char *k, const char *v);
@@ -25,7 +36,7 @@ HIDDEN void watchdog_child(void);
 /* The run exec'd: its period starts now, as configured. */
 HIDDEN void watchdog_arm(int64_t t);
 HIDDEN void watchdog_disarm(void);
-/* What the run said: 1 when it asked to fail (WATCHDOG=trigger); *changed when the state to save did. */
+/* What the run said: 1 when it asked to fail (WATCHDOG=trigger); *changed: note_change. */
 HIDDEN int watchdog_heard(const struct ready_event *e, int64_t t, int *changed);
 HIDDEN int64_t watchdog_wake(void);
 HIDDEN int watchdog_tick(int64_t t);
@@ -40,7 +51,7 @@ HIDDEN void health_arm(const struct dz_spec *run, int64_t t);
 HIDDEN void health_disarm(void);
 HIDDEN int health_pollfd(struct pollfd *p);
 HIDDEN int64_t health_wake(void);
-/* Advances the probe (revents: its socket's, or 0); 1 when the run is now unhealthy; *changed as above. */
+/* Advances the probe (revents: its socket's, or 0); 1 when the run is now unhealthy; *changed: note_change. */
 HIDDEN int health_tick(int64_t t, short revents, int *changed);
 /* A child was reaped (its waitid info): 1 when it was the exec: probe. */
 HIDDEN int health_reaped(pid_t pid, int code, int status);

@@ -86,13 +86,13 @@ int memory_tick(int64_t t, pid_t skip, int *changed)
 	int64_t moved = used > saved ? used - saved : saved - used;
 	if (moved > saved / 16 && moved >= 1 << 20) {
 		saved = used;
-		*changed = 1;
+		note_change(changed, CHANGED_STATE);
 	}
 	if (used <= limit)
 		return 0;
 	next_at = 0;
 	saved = used;
-	*changed = 1;
+	note_change(changed, CHANGED_STATE);
 	return 1;
 }
 

@@ -73,6 +73,8 @@ static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
 static int reopen_asked;
 static int64_t ready_by, probe_at;
+/* When the state was last written, and when a change of a time only will be (0: none held back). */
+static int64_t saved_at, save_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[LIMIT_MAX_RESTARTS];
 
@@ -130,6 +132,17 @@ static void save_state(void)
 			 (int)ready_mainpid(), watchdog, health, probe, memory, last_failure);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
+	saved_at = now_ms(CLOCK_MONOTONIC);
+	save_at = 0;
+}
+
+/* After a liveness look: what status shows is written at once, a time that moved once a second at most. */
+static void save_change(int changed, int64_t t)
+{
+	if (changed == CHANGED_STATE || (changed && t - saved_at >= 1000))
+		save_state();
+	else if (changed && !save_at)
+		save_at = saved_at + 1000;
 }
 
 static void set_state(enum state s)
@@ -325,8 +338,7 @@ static void hear(void)
 		stop_failed(FAILURE_WATCHDOG);
 		return;
 	}
-	if (changed)
-		save_state();
+	save_change(changed, t);
 	if (!awaiting)
 		return;
 	if (e.extend_ms)
@@ -550,8 +562,8 @@ static void check_liveness(int64_t t, short revents)
 		stop_failed(FAILURE_HEALTH);
 	else if (memory_tick(t, health_probe_pid(), &changed))
 		stop_failed(FAILURE_MEMORY);
-	if (changed && goal == NONE)
-		save_state();
+	if (goal == NONE)
+		save_change(changed, t);
 }
 
 static void on_signal(const struct signalfd_siginfo *si)
@@ -819,7 +831,7 @@ int main(int argc, char **argv)
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
-		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake() };
+		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake(), save_at ? save_at : -1 };
 		for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
 			if (checks[i] >= 0 && (wake < 0 || checks[i] < wake))
 				wake = checks[i];
@@ -865,5 +877,7 @@ int main(int argc, char **argv)
 			restart_now(1);
 		else
 			check_liveness(t, probing ? p[n + relayed + told].revents : 0);
+		if (save_at && t >= save_at)
+			save_state();
 	}
 }

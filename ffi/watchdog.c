@@ -10,7 +10,6 @@ static int64_t period;     /* as configured, ms; 0: off */
 static int64_t run_period; /* this run's: WATCHDOG_USEC= changes it until the next run, as under systemd */
 static int64_t last;       /* the last WATCHDOG=1 (or the exec), monotonic; 0: disarmed */
 static int64_t last_wall;  /* the last WATCHDOG=1, for status; 0: none yet */
-static int64_t saved;      /* when last_wall was last written to the state, monotonic */
 static int triggered;
 static char usec_env[48], pid_env[32];
 
@@ -48,7 +47,7 @@ void watchdog_arm(int64_t t)
 {
 	run_period = period;
 	last = t;
-	last_wall = saved = 0;
+	last_wall = 0;
 	triggered = 0;
 }
 
@@ -65,16 +64,12 @@ int watchdog_heard(const struct ready_event *e, int64_t t, int *changed)
 		/* systemd's meaning: the new period counts from now, and 0 turns the watchdog off. */
 		run_period = e->watchdog_usec / 1000 + (e->watchdog_usec % 1000 != 0);
 		last = t;
-		*changed = 1;
+		note_change(changed, CHANGED_STATE);
 	}
 	if (e->watchdog & WATCHDOG_PING) {
 		last = t;
 		last_wall = now_ms(CLOCK_REALTIME);
-		/* Status shows the age to the second: a program that pings ten times a second is not ten writes. */
-		if (!saved || t - saved >= 1000) {
-			saved = t;
-			*changed = 1;
-		}
+		note_change(changed, CHANGED_TIME);
 	}
 	if (e->watchdog & WATCHDOG_TRIGGER) {
 		triggered = 1;
