@@ -178,8 +178,8 @@ function describeLiveness(m: Supervised): string {
     parts.push(`${h.state === "unhealthy" ? `unhealthy (${h.failures} of ${h.retries})` : h.state}${probe}`);
   }
   if (m.memoryBytes !== undefined) parts.push(`memory ${(m.memoryBytes / 2 ** 20).toFixed(1)} MiB`);
-  const f = m.lastFailure;
-  if (f) parts.push(`last failure: ${typeof f === "string" ? f : lastExitText(f)}`);
+  // A run that failed by its exit is the last exit, said already.
+  if (typeof m.lastFailure === "string") parts.push(`last failure: ${m.lastFailure}`);
   return parts.map((p) => `, ${p}`).join("");
 }
 
