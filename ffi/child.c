@@ -8,6 +8,7 @@
  * every run of the program.
  */
 #include "child.h"
+#include "cgroup.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -313,6 +314,8 @@ long child_setup(const struct dz_spec *s, int *step)
 			return r;      \
 	} while (0)
 	/* While root: raising a hard limit, a negative nice, a real-time policy and a negative OOM score need it. */
+	if (s->cgroup_fd >= 0)
+		TRY(STEP_CGROUP, cgroup_join((int)s->cgroup_fd));
 	TRY(STEP_LIMITS, set_limits(s));
 	if (s->nice != SETTING_UNSET)
 		TRY(STEP_NICE, failed(sys3(SYS_setpriority, PRIO_PROCESS, 0, s->nice), SETTING_NICE, 0));
