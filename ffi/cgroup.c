@@ -70,7 +70,12 @@ int cgroup_signal(int dir, int sig)
 	return found;
 }
 
-void cgroup_kill(int dir)
+/*
+ * KILL to all of it at once (cgroup.kill, Linux 5.14), or to each process. Only for a cgroup
+ * that is removed next: after a cgroup.kill, Linux 6.18 kills every child later born in the
+ * cgroup with CLONE_INTO_CGROUP, so the monitor, which starts runs in it again, KILLs each.
+ */
+static void cgroup_kill(int dir)
 {
 	int fd = open_in(dir, "cgroup.kill", O_WRONLY);
 	if (fd >= 0 && write(fd, "1", 1) == 1) {

@@ -15,8 +15,6 @@ HIDDEN long cgroup_join(int dir);
 HIDDEN pid_t cgroup_fork(int dir);
 /* `sig` to every process in the cgroup; returns how many there were. */
 HIDDEN int cgroup_signal(int dir, int sig);
-/* KILL to all of it at once (cgroup.kill, Linux 5.14), or to each process. */
-HIDDEN void cgroup_kill(int dir);
 /* 1 while any process is in it (cgroup.events), 0 when none, -errno. */
 HIDDEN int cgroup_populated(int dir);
 /*

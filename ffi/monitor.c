@@ -767,13 +767,15 @@ int main(int argc, char **argv)
 				killing = 1;
 				tree_signal(run_pid, run_pgid, SIGKILL);
 				if (spec.cgroup_fd >= 0)
-					cgroup_kill((int)spec.cgroup_fd);
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			if (t >= scan_at) {
 				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
+				/* KILL to each, not cgroup.kill: after one, this kernel (6.18) kills every later child
+				 * born in the cgroup with CLONE_INTO_CGROUP, as its kill count no longer matches. */
 				if (killing && spec.cgroup_fd >= 0)
-					cgroup_kill((int)spec.cgroup_fd);
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();

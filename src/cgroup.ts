@@ -27,6 +27,8 @@ export interface Hierarchy {
   mount: string;
   /** Where daemonize's cgroups go: the mount, or this process's own delegated cgroup. */
   base: string;
+  /** This process's own cgroup. */
+  own: string;
   /** Whether base is a delegated cgroup, and why. */
   delegated?: string;
   /** The controllers the base offers its children. */
@@ -93,7 +95,7 @@ export function hierarchy(): Hierarchy {
     if (!(e instanceof OsError)) throw e;
     fail("noperm", `--cgroup: the cgroup2 hierarchy at ${base} cannot be written: ${e.message}`);
   }
-  return { mount: found.at, base, delegated, controllers: words(readFile(`${base}/cgroup.controllers`)) };
+  return { mount: found.at, base, own: ownDir, delegated, controllers: words(readFile(`${base}/cgroup.controllers`)) };
 }
 
 /** FNV-1a of the pidfile's path: two pidfiles of the same name in different directories get different cgroups. */
@@ -245,7 +247,11 @@ export function create(req: CgroupRequest, pidfile: string | undefined): Made {
       end(path, req.stopTimeout);
     }
   }
-  const undo = () => void end(path, 0);
+  const undo = () => {
+    // --foreground: this process joined the cgroup before its exec failed, and must not end itself with it.
+    if (/^0::(.*)$/m.exec(readFile("/proc/self/cgroup"))?.[1] === path.slice(h.mount.length)) write(h.own, "cgroup.procs", "0");
+    end(path, 0);
+  };
   try {
     setAttribute(path, XATTR.cgroupOwner, owner);
     enable(h, path, controllers, (c) => req.set.find(([f]) => controllerOf(f) === c)?.join("=") ?? c);

@@ -3,8 +3,8 @@
 // shared by every process: these tests make cgroups only under daemonize's own directory,
 // and afterAll checks that none is left and every controller is switched off again.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { alive, cleanup, kill, marked, missing, PROBE, readPid, ROOT, run, tempDir, track, waitFor } from "./helpers";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { alive, BIN, cleanup, isRoot, kill, marked, missing, NOBODY, PROBE, readPid, ROOT, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 // A test that failed half-way must not leave its cgroups to the next, or to the machine: they are
@@ -171,6 +171,28 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(existsSync(second.path)).toBe(false);
   });
 
+  test("between runs the monitor empties the cgroup: a run's leftover that ignores TERM is KILLed before the next run", async () => {
+    const dir = tempDir();
+    const m = marker();
+    const script = `${dir}/run.sh`;
+    // Each run leaves a setsid grandchild that ignores TERM from birth, notes how many of them live, and exits 1.
+    writeFileSync(
+      script,
+      `#!/bin/sh\ntrap '' TERM\nsetsid sleep 1000 ${m} &\necho "$(date +%s%N) $(pgrep -fc 'sleep 1000 ${m}')" >> ${dir}/runs\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const { pidfile, path } = await start(["-p", `${dir}/b.pid`, "--supervise", "--restart", "always", "--restart-delay", "10ms", "--restart-max-delay", "10ms", "--max-restarts", "0", "--stop-timeout", "300ms", "--cgroup", "--", script]);
+    const runs = await waitFor(() => {
+      const lines = readFileSync(`${dir}/runs`, "utf8").trim().split("\n");
+      return lines.length >= 3 && lines.map((l) => l.split(" ").map(Number) as [number, number]);
+    }, "three runs", 15_000);
+    expect((await run(["stop", "-p", pidfile])).code).toBe(0);
+    // Each run saw its own leftover only, and began after --stop-timeout had run out for the last one.
+    expect(runs.map(([, n]) => n)).toEqual(runs.map(() => 1));
+    for (let i = 1; i < runs.length; i++) expect(((runs[i] as [number, number])[0] - (runs[i - 1] as [number, number])[0]) / 1e6).toBeGreaterThanOrEqual(300);
+    expect([marked(m), existsSync(path)]).toEqual([[], false]);
+  });
+
   test("--cgroup-set writes files that exist here; the controllers enabled go off again with the cgroup", async () => {
     const dir = tempDir();
     const hugetlb = offered.includes("hugetlb") ? ["--cgroup-set", "hugetlb.2MB.max=4194304"] : [];
@@ -244,6 +266,23 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(line).toContain(`cgroup2 at ${MOUNT}; ${TOP}/c-`);
     expect(line).toContain(`would be created; controllers offered: ${offered.join(" ") || "none"}; cgroup.max.descendants exists`);
     expect([existsSync(TOP), existsSync(`${dir}/c.pid`)]).toEqual([false, false]);
+  });
+
+  test("--foreground whose exec fails: the launcher leaves its cgroup and removes it", async () => {
+    const dir = tempDir();
+    writeFileSync(`${dir}/bad`, "#!/nonexistent/interpreter\n", { mode: 0o755 });
+    const r = await run(["-f", "-p", `${dir}/f.pid`, "--cgroup", "--", `${dir}/bad`]);
+    expect(r.code).toBe(126);
+    expect([existsSync(`${dir}/f.pid`), existsSync(TOP)]).toEqual([false, false]);
+  });
+
+  test.skipIf(!isRoot || missing("--cgroup as an ordinary user", ["setpriv", "util-linux"]))("a hierarchy this user may not write: 77, one line, nothing left", async () => {
+    const dir = tempDir();
+    chownSync(dir, NOBODY.uid, NOBODY.gid);
+    const p = Bun.spawn(["setpriv", "--reuid", String(NOBODY.uid), "--regid", String(NOBODY.gid), "--clear-groups", "--", BIN, "-p", `${dir}/n.pid`, "--cgroup", "--", PROBE], { stderr: "pipe" });
+    expect(await p.exited).toBe(77);
+    expect(await new Response(p.stderr).text()).toBe(`daemonize: error: --cgroup: the cgroup2 hierarchy at ${MOUNT} cannot be written: Permission denied\n`);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test.skipIf(missing("--cgroup without cgroup2", ["unshare", "util-linux"], ["umount", "mount"]))(
