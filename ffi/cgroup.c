@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -27,17 +28,69 @@ long cgroup_join(int dir)
 	return r < 0 ? r : 0;
 }
 
-pid_t cgroup_fork(int dir)
+struct clone_args_v2 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+pid_t cgroup_fork(int dir, int *placed)
 {
-	struct {
-		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-	} args = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)dir };
+	struct clone_args_v2 args = { .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)dir };
 	/* No stack given: the child returns here on a copy of this one, as from fork(). */
 	long r = sys3(SYS_clone3, &args, sizeof args, 0);
+	*placed = r >= 0;
 	if (r >= 0)
 		return (pid_t)r;
 	/* Any refusal (no clone3, no CLONE_INTO_CGROUP, a cgroup that will not take it): the child's first step joins, or says why it cannot. */
 	return fork();
+}
+
+/*
+ * clone3 with a stack of its own: the child starts on that stack and must not
+ * return into this function's frame, so it calls fn(arg) and exits with its
+ * value from assembly, as glibc's clone() does. Returns the child's pid, or -errno.
+ */
+long clone3_run(struct clone_args_v2 *args, size_t size, int (*fn)(void *), void *arg);
+#if defined(__x86_64__)
+__asm__(".text\n.globl clone3_run\n.hidden clone3_run\n.type clone3_run,@function\n"
+	"clone3_run:\n"
+	"\tmov %rdx, %r8\n"
+	"\tmov %rcx, %r9\n"
+	"\tmov $435, %eax\n"
+	"\tsyscall\n"
+	"\ttest %rax, %rax\n"
+	"\tjnz 1f\n"
+	"\txor %ebp, %ebp\n"
+	"\tmov %r9, %rdi\n"
+	"\tcall *%r8\n"
+	"\tmov %eax, %edi\n"
+	"\tmov $60, %eax\n"
+	"\tsyscall\n"
+	"\thlt\n"
+	"1:\tret\n"
+	".size clone3_run, .-clone3_run\n");
+#elif defined(__aarch64__)
+__asm__(".text\n.globl clone3_run\n.hidden clone3_run\n.type clone3_run,%function\n"
+	"clone3_run:\n"
+	"\tmov x9, x2\n"
+	"\tmov x10, x3\n"
+	"\tmov x8, #435\n"
+	"\tsvc #0\n"
+	"\tcbnz x0, 1f\n"
+	"\tmov x29, #0\n"
+	"\tmov x0, x10\n"
+	"\tblr x9\n"
+	"\tmov x8, #93\n"
+	"\tsvc #0\n"
+	"1:\tret\n"
+	".size clone3_run, .-clone3_run\n");
+#endif
+
+pid_t cgroup_clone_vm(int (*fn)(void *), char *stack, size_t size, void *arg, int dir)
+{
+	struct clone_args_v2 args = {
+		.flags = CLONE_VM | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .stack = (uint64_t)stack, .stack_size = size, .cgroup = (uint64_t)dir
+	};
+	return (pid_t)clone3_run(&args, sizeof args, fn, arg);
 }
 
 /* Opens a file of the cgroup, for reading or writing. */

@@ -194,9 +194,13 @@ static void start_run(void)
 		p[0] = p[1] = -1;
 	}
 	ready_clear(p, 2);
-	pid_t pid = spec.cgroup_fd >= 0 ? cgroup_fork((int)spec.cgroup_fd) : fork();
+	int placed = 0;
+	pid_t pid = spec.cgroup_fd >= 0 ? cgroup_fork((int)spec.cgroup_fd, &placed) : fork();
 	if (pid == 0) {
 		close(p[0]);
+		/* Born in the cgroup: no join (this is the child's own copy of the spec). */
+		if (placed)
+			spec.cgroup_fd = -1;
 		setpgid(0, 0);
 		int step;
 		long r = child_setup(&spec, &step);
