@@ -232,8 +232,9 @@ export function create(req: CgroupRequest, pidfile: string | undefined): Made {
   const path = cgroupPath(h, req.path, pidfile);
   const controllers = needed(h, req.set);
   const owner = pidfile ?? "";
-  makeParents(h, path);
   for (;;) {
+    // Again after emptying a cgroup left behind: its removal may have taken the directories above it.
+    makeParents(h, path);
     try {
       mkdirSync(path);
       break;
@@ -360,5 +361,5 @@ export function leftBehind(recorded: string, pidfile: string, act: boolean): str
   if (!r || !exists(r.path) || !ours(r.path, pidfile)) return undefined;
   if (!act) return `cgroup ${r.path} holds ${population(r.path)} process(es) of a daemon that is gone: a start ends them`;
   const n = end(r.path, r.stopTimeout);
-  return `ended ${n} process(es) left in cgroup ${r.path}`;
+  return n ? `ended ${n} process(es) left in cgroup ${r.path}` : `removed its empty cgroup ${r.path}`;
 }

@@ -145,12 +145,6 @@ export function examine(path: string, unsafe: boolean): Examined {
   }
 }
 
-/** The pid of the live daemon that `path` names; undefined when there is none. */
-export function runningPid(path: string, unsafe: boolean): number | undefined {
-  const found = examine(path, unsafe);
-  return found.state === "running" ? found.pid : undefined;
-}
-
 /** How long to wait for another launcher or remover of the same pidfile. */
 const LOCK_WAIT_MS = 2000;
 

@@ -3,7 +3,7 @@
 // shared by every process: these tests make cgroups only under daemonize's own directory,
 // and afterAll checks that none is left and every controller is switched off again.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { alive, BIN, cleanup, isRoot, kill, marked, missing, NOBODY, PROBE, readPid, ROOT, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
@@ -169,6 +169,23 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect((await run(["stop", "-p", second.pidfile])).code).toBe(0);
     expect(marked(now)).toEqual([]);
     expect(existsSync(second.path)).toBe(false);
+  });
+
+  test("kill -9 of the monitor and the pidfile removed by hand: the next start knows the cgroup by its mark, and ends what is in it", async () => {
+    const dir = tempDir();
+    const old = marker();
+    const args = (m: string) => ["-p", `${dir}/h.pid`, "--supervise", "--cgroup", "--", treeScript(dir, m, 5)];
+    const first = await start(args(old));
+    await waitFor(() => marked(old).length === 8, "the tree of 8");
+    await kill(first.pid);
+    rmSync(first.pidfile);
+    const now = marker();
+    const second = await start(args(now));
+    expect(marked(old)).toEqual([]);
+    expect(second.path).toBe(first.path);
+    await waitFor(() => marked(now).length === 8, "the new tree");
+    expect((await run(["stop", "-p", second.pidfile])).code).toBe(0);
+    expect([marked(now), existsSync(second.path)]).toEqual([[], false]);
   });
 
   test("between runs the monitor empties the cgroup: a run's leftover that ignores TERM is KILLed before the next run", async () => {
