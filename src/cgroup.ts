@@ -71,12 +71,16 @@ const words = (text: string) => text.split(/\s+/).filter(Boolean);
  * that Delegate=yes sets) or, for a user other than root, when that user owns it; in a
  * container's cgroup namespace the mount's root already is the container's own cgroup.
  */
-export function hierarchy(): Hierarchy {
-  const mounts = readFile("/proc/self/mountinfo")
+/** The cgroup2 mounts: the path in the hierarchy each shows, and where. */
+const cgroup2Mounts = () =>
+  readFile("/proc/self/mountinfo")
     .split("\n")
     .map((line) => line.split(" "))
     .filter((f) => f[f.indexOf("-") + 1] === "cgroup2")
     .map((f) => ({ root: unescape(f[3] as string), at: unescape(f[4] as string) }));
+
+export function hierarchy(): Hierarchy {
+  const mounts = cgroup2Mounts();
   const found = PREFERRED.map((at) => mounts.find((m) => m.at === at)).find(Boolean) ?? mounts[0];
   if (!found) return fail("noperm", "--cgroup: no cgroup2 file system is mounted (none in /proc/self/mountinfo)");
   const own = /^0::(.*)$/m.exec(readFile("/proc/self/cgroup"))?.[1];
@@ -105,9 +109,9 @@ function fnv(text: string): string {
   return h.toString(16).padStart(8, "0");
 }
 
-/** The pidfile's name without .pid, in letters, digits, - _ and ., then - and 8 hex digits of its whole path. */
+/** The pidfile's name without .pid, in letters, digits, - _ and . (64 at most), then - and 8 hex digits of its whole path. */
 export const derivedName = (pidfile: string): string =>
-  `${basename(pidfile).replace(/\.pid$/, "").replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_") || "daemon"}-${fnv(pidfile)}`;
+  `${basename(pidfile).replace(/\.pid$/, "").replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "_").slice(0, 64) || "daemon"}-${fnv(pidfile)}`;
 
 /** The cgroup's directory: --cgroup=/A/B is A/B from the hierarchy's root, --cgroup=A/B is under BASE/daemonize. */
 export function cgroupPath(h: Hierarchy, path: string | undefined, pidfile: string | undefined): string {
@@ -128,8 +132,9 @@ function needed(h: Hierarchy, set: CgroupRequest["set"]): string[] {
   return wanted;
 }
 
-/** Whether the cgroup at `path` was made for this pidfile. */
-export const ours = (path: string, pidfile: string): boolean => attribute(path, XATTR.cgroupOwner) === pidfile;
+/** Whether the cgroup at `path` was made for this pidfile: a cgroup2 directory, with its mark. */
+export const ours = (path: string, pidfile: string): boolean =>
+  cgroup2Mounts().some((m) => path.startsWith(`${m.at}/`)) && attribute(path, XATTR.cgroupOwner) === pidfile;
 
 /**
  * Ends everything in the cgroup (TERM, KILL after `timeoutMs`), then removes it and leaves
