@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -223,6 +224,12 @@ int cgroup_remove(const char *path)
 }
 
 #define END_POLL_MS 20
+
+/* src/cgroup.ts makes the cgroup and the directories above it: 0 or -errno. */
+int dz_mkdir(const char *path)
+{
+	return mkdir(path, 0755) < 0 ? -errno : 0;
+}
 
 /*
  * stop, start and --cgroup failures (src/cgroup.ts): TERM to everything in the

@@ -10,7 +10,6 @@
 //   path        BASE/daemonize/NAME, NAME from the pidfile; or --cgroup=PATH
 //   create      the directories on the way (marked as made), the cgroup (marked as the
 //               pidfile's), controllers switched on above it (marked as enabled), the files
-import { mkdirSync } from "node:fs";
 import { native } from "../ffi/native";
 import { encode } from "./bytes";
 import { XATTR } from "./contract";
@@ -155,7 +154,8 @@ export function population(path: string): number {
   }
 }
 
-const errnoOf = (e: unknown) => -((e as { errno?: number }).errno ?? -E.EINVAL);
+/** 0, or the errno. */
+const mkdir = (path: string): number => -native.dz_mkdir(cstr(path));
 
 /** The directories between the base and the cgroup, made where missing, each marked as daemonize's. */
 function makeParents(h: Hierarchy, path: string): void {
@@ -164,12 +164,9 @@ function makeParents(h: Hierarchy, path: string): void {
   for (const part of parts) {
     dir = `${dir}/${part}`;
     if (!dir.startsWith(h.base) || dir.length <= h.base.length) continue;
-    try {
-      mkdirSync(dir);
-    } catch (e) {
-      if (errnoOf(e) === E.EEXIST) continue;
-      fail("oserr", `--cgroup: cannot create ${dir}: ${new OsError(errnoOf(e)).message}`);
-    }
+    const errno = mkdir(dir);
+    if (errno === E.EEXIST) continue;
+    if (errno) fail("oserr", `--cgroup: cannot create ${dir}: ${new OsError(errno).message}`);
     setAttribute(dir, XATTR.cgroupMade, "1");
   }
 }
@@ -240,18 +237,14 @@ export function create(req: CgroupRequest, pidfile: string | undefined): Made {
   for (;;) {
     // Again after emptying a cgroup left behind: its removal may have taken the directories above it.
     makeParents(h, path);
-    try {
-      mkdirSync(path);
-      break;
-    } catch (e) {
-      const errno = errnoOf(e);
-      if (errno !== E.EEXIST) {
-        end(path, 0);
-        fail(errno === E.EACCES || errno === E.EPERM ? "noperm" : "cantcreat", `--cgroup: cannot create ${path}: ${new OsError(errno).message}`);
-      }
-      if (!pidfile || !ours(path, pidfile)) fail("cantcreat", `--cgroup: ${path} exists and is not this daemon's cgroup; it is left alone`);
-      end(path, req.stopTimeout);
+    const errno = mkdir(path);
+    if (!errno) break;
+    if (errno !== E.EEXIST) {
+      end(path, 0);
+      fail(errno === E.EACCES || errno === E.EPERM ? "noperm" : "cantcreat", `--cgroup: cannot create ${path}: ${new OsError(errno).message}`);
     }
+    if (!pidfile || !ours(path, pidfile)) fail("cantcreat", `--cgroup: ${path} exists and is not this daemon's cgroup; it is left alone`);
+    end(path, req.stopTimeout);
   }
   const undo = () => {
     // --foreground: this process joined the cgroup before its exec failed, and must not end itself with it.
