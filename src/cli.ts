@@ -302,6 +302,8 @@ function parseCgroup(values: Map<string, string>, repeated: Map<string, string[]
       const file = item.slice(0, eq);
       if (eq <= 0 || !/^[a-z][a-z0-9_]*\.[a-zA-Z0-9_.]+$/.test(file))
         usage(`--cgroup-set ${JSON.stringify(item)} is not FILE=VALUE with a cgroup file (memory.max, pids.max, cpu.max, …)`);
+      // Writing these moves processes into the cgroup, which stop would then end, or kills it at once.
+      if (["cgroup.procs", "cgroup.threads", "cgroup.kill"].includes(file)) usage(`--cgroup-set ${file}: not a setting; it moves or kills processes`);
       return [file, item.slice(eq + 1)] as [string, string];
     }),
     stopTimeout: stop === undefined ? DEFAULTS.stopTimeout : parseDuration(stop, "stop-timeout"),

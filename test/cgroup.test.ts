@@ -256,6 +256,22 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(subtree()).toBe(before);
   });
 
+  test("usage errors: no pidfile to derive a name from, . or .., a file that moves or kills processes", async () => {
+    const dir = tempDir();
+    const cases: [string[], string][] = [
+      [["--cgroup"], "--cgroup without a PATH needs --pidfile: the cgroup's name is derived from it"],
+      [["-p", `${dir}/u.pid`, "--cgroup=a/../b"], '--cgroup="a/../b": give a cgroup path without . or .. (relative ones are under daemonize\'s own directory)'],
+      [["-p", `${dir}/u.pid`, "--cgroup-set", "cgroup.procs=1"], "--cgroup-set cgroup.procs: not a setting; it moves or kills processes"],
+      [["-p", `${dir}/u.pid`, "--cgroup-set", "max=1"], '--cgroup-set "max=1" is not FILE=VALUE with a cgroup file (memory.max, pids.max, cpu.max, …)'],
+      [["-p", `${dir}/u.pid`, "--stop-timeout", "1s"], "--stop-timeout goes with --supervise"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run([...args, "--", PROBE]);
+      expect([r.code, r.stderr]).toEqual([64, `daemonize: error: ${message}\n`]);
+    }
+    expect([readdirSync(dir), existsSync(TOP)]).toEqual([[], false]);
+  });
+
   test("a cgroup someone else made at the path is left alone, with what runs in it", async () => {
     const dir = tempDir();
     const foreign = `${TOP}/foreign-${process.pid}`;
