@@ -31,13 +31,16 @@ const subtree = () => readFileSync(`${MOUNT}/cgroup.subtree_control`, "utf8").tr
 
 if (!MOUNT) process.stderr.write("skip: --cgroup: this machine has no cgroup2 mount\n");
 
-/** A program that never runs its own code before it forks (test/first-fork.c). */
-const FIRST_FORK = (() => {
-  const out = `${ROOT}build/first-fork`;
-  const cc = Bun.spawnSync(["cc", "-O2", "-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector", "-o", out, `${import.meta.dir}/first-fork.c`], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`cannot build first-fork: ${cc.stderr.toString()}`);
+function build(name: string, flags: string[]): string {
+  const out = `${ROOT}build/${name}`;
+  const cc = Bun.spawnSync(["cc", "-O2", ...flags, "-o", out, `${import.meta.dir}/${name}.c`], { stderr: "pipe" });
+  if (cc.exitCode !== 0) throw new Error(`cannot build ${name}: ${cc.stderr.toString()}`);
   return out;
-})();
+}
+/** A program that never runs its own code before it forks. */
+const FIRST_FORK = build("first-fork", ["-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector"]);
+/** Runs its arguments with clone3 failing ENOSYS: the fallback's placement. */
+const NO_CLONE3 = build("no-clone3", []);
 
 /** The cgroup v2 path of a process, as /proc/PID/cgroup has it ("/daemonize/NAME"). */
 const cgroupOf = (pid: number) => /^0::(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, "utf8"))?.[1];
@@ -90,9 +93,10 @@ const status = async (pidfile: string): Promise<Json> => {
   return { ...JSON.parse(r.stdout), code: r.code };
 };
 
-async function start(args: string[]): Promise<{ pid: number; pidfile: string; path: string }> {
+async function start(args: string[], via: string[] = []): Promise<{ pid: number; pidfile: string; path: string }> {
   const pidfile = args[args.indexOf("-p") + 1] as string;
-  const r = await run(args);
+  const p = Bun.spawn([...via, BIN, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const r = { code: await p.exited, stderr: await new Response(p.stderr).text() };
   if (r.code !== 0) throw new Error(`start failed (${r.code}): ${r.stderr}`);
   const pid = track(readPid(pidfile));
   const s = await status(pidfile);
@@ -121,10 +125,13 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(existsSync(pidfile)).toBe(false);
   });
 
-  test("a process forked by the program's first instruction is already inside, plain and supervised", async () => {
+  test.each([
+    ["born in the cgroup (clone3)", []],
+    ["without clone3, joined through cgroup.procs", [NO_CLONE3]],
+  ])("a process forked by the program's first instruction is already inside, plain and supervised: %s", async (_, via: string[]) => {
     const dir = tempDir();
     for (const extra of [[], ["--supervise"]]) {
-      const { pid, pidfile, path } = await start(["-p", `${dir}/f.pid`, ...extra, "--cgroup", "--", FIRST_FORK]);
+      const { pid, pidfile, path } = await start(["-p", `${dir}/f.pid`, ...extra, "--cgroup", "--", FIRST_FORK], via);
       const program = extra.length ? ((await status(pidfile)).child as number) : pid;
       const [child] = await waitFor(() => childrenOf(program).length > 0 && childrenOf(program), "the first instruction's fork");
       const inside = `/${path.slice(MOUNT!.length + 1)}`;
