@@ -161,36 +161,22 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(existsSync(path)).toBe(false);
   });
 
-  test("kill -9 of the monitor, then start: the old tree is ended before the new one runs", async () => {
+  test.each([
+    ["the pidfile records the cgroup", false],
+    ["the pidfile removed by hand: the cgroup is known by its mark", true],
+  ])("kill -9 of the monitor, then start: the old tree is ended before the new one runs; %s", async (_, removed: boolean) => {
     const dir = tempDir();
     const old = marker();
     const args = (m: string) => ["-p", `${dir}/r.pid`, "--supervise", "--cgroup", "--", treeScript(dir, m, 20)];
     const first = await start(args(old));
     await waitFor(() => marked(old).length === 23, "the tree of 23");
     await kill(first.pid);
+    if (removed) rmSync(first.pidfile);
     const now = marker();
     const second = await start(args(now));
     expect(marked(old)).toEqual([]);
     expect(second.path).toBe(first.path);
     await waitFor(() => marked(now).length === 23, "the new tree");
-    expect((await run(["stop", "-p", second.pidfile])).code).toBe(0);
-    expect(marked(now)).toEqual([]);
-    expect(existsSync(second.path)).toBe(false);
-  });
-
-  test("kill -9 of the monitor and the pidfile removed by hand: the next start knows the cgroup by its mark, and ends what is in it", async () => {
-    const dir = tempDir();
-    const old = marker();
-    const args = (m: string) => ["-p", `${dir}/h.pid`, "--supervise", "--cgroup", "--", treeScript(dir, m, 5)];
-    const first = await start(args(old));
-    await waitFor(() => marked(old).length === 8, "the tree of 8");
-    await kill(first.pid);
-    rmSync(first.pidfile);
-    const now = marker();
-    const second = await start(args(now));
-    expect(marked(old)).toEqual([]);
-    expect(second.path).toBe(first.path);
-    await waitFor(() => marked(now).length === 8, "the new tree");
     expect((await run(["stop", "-p", second.pidfile])).code).toBe(0);
     expect([marked(now), existsSync(second.path)]).toEqual([[], false]);
   });
