@@ -313,9 +313,10 @@ long child_setup(const struct dz_spec *s, int *step)
 		if ((r = (call)) < 0)  \
 			return r;      \
 	} while (0)
-	/* While root: raising a hard limit, a negative nice, a real-time policy and a negative OOM score need it. */
+	/* --cgroup, where the process was not born in it: first, so that nothing the program forks is outside. */
 	if (s->cgroup_fd >= 0)
 		TRY(STEP_CGROUP, cgroup_join((int)s->cgroup_fd));
+	/* While root: raising a hard limit, a negative nice, a real-time policy and a negative OOM score need it. */
 	TRY(STEP_LIMITS, set_limits(s));
 	if (s->nice != SETTING_UNSET)
 		TRY(STEP_NICE, failed(sys3(SYS_setpriority, PRIO_PROCESS, 0, s->nice), SETTING_NICE, 0));

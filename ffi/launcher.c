@@ -96,16 +96,17 @@ static int intermediate(void *p)
 		return 1;
 	}
 	/* This session leader exits, so the daemon can never acquire a terminal.
-	 * glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
-	 * so the errno it may write cannot race with anything. */
+	 * --cgroup: the daemon is born in its cgroup where the kernel can do it (clone3);
+	 * where it refuses, no child exists, and a plain clone's first step joins instead. */
 	a->placed = a->spec->cgroup_fd >= 0;
 	if (a->placed) {
 		a->daemon = cgroup_clone_vm(grandchild, a->stack, a->stack_size, a, (int)a->spec->cgroup_fd);
-		/* Refused (no clone3, or no CLONE_INTO_CGROUP): a plain clone, whose first step joins. */
 		a->placed = a->daemon > 0;
 		if (a->placed)
 			return 0;
 	}
+	/* glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
+	 * so the errno it may write cannot race with anything. */
 	a->daemon = clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a);
 	if (a->daemon < 0)
 		child_report(a->status_fd, STEP_FORK2, -errno);

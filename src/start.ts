@@ -7,6 +7,9 @@
 //   3. program   found and, as root, checked for safety (program.ts)
 //   4. pidfile   refuse early if its daemon is alive (pidfile.ts)
 //   5. stdio     /dev/null and the log files, opened here (stdio.ts)
+//      cgroup    what a killed monitor left in the pidfile's cgroup, ended; with
+//                --cgroup, the cgroup made, marked and limited (cgroup.ts), for
+//                the daemon to be born in
 //   6. detach    double fork, setsid, limits and priorities, chroot, groups,
 //                gid, uid, capabilities, chdir, umask, stdio, fds, every
 //                setting read back, signals, then wait (detach.ts)
