@@ -64,12 +64,6 @@ function setAttribute(dir: string, name: string, value: string): void {
 
 const words = (text: string) => text.split(/\s+/).filter(Boolean);
 
-/**
- * The cgroup2 hierarchy, or exit 77 saying why there is none to use. Daemonize's own cgroup
- * is delegated to it when systemd says so (the trusted.delegate or user.delegate attribute
- * that Delegate=yes sets) or, for a user other than root, when that user owns it; in a
- * container's cgroup namespace the mount's root already is the container's own cgroup.
- */
 /** The cgroup2 mounts: the path in the hierarchy each shows, and where. */
 const cgroup2Mounts = () =>
   readFile("/proc/self/mountinfo")
@@ -77,6 +71,13 @@ const cgroup2Mounts = () =>
     .map((line) => line.split(" "))
     .filter((f) => f[f.indexOf("-") + 1] === "cgroup2")
     .map((f) => ({ root: unescape(f[3] as string), at: unescape(f[4] as string) }));
+
+/**
+ * The cgroup2 hierarchy, or exit 77 saying why there is none to use. Daemonize's own cgroup
+ * is delegated to it when systemd says so (the trusted.delegate or user.delegate attribute
+ * that Delegate=yes sets) or, for a user other than root, when that user owns it; in a
+ * container's cgroup namespace the mount's root already is the container's own cgroup.
+ */
 
 export function hierarchy(): Hierarchy {
   const mounts = cgroup2Mounts();
