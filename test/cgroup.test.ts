@@ -314,6 +314,38 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test.skipIf(!isRoot || missing("--cgroup delegated to a user", ["setpriv", "util-linux"]))(
+    "a cgroup delegated to an ordinary user: daemonize, run inside it, makes the daemon's cgroup below it",
+    async () => {
+      const dir = tempDir();
+      chownSync(dir, NOBODY.uid, NOBODY.gid);
+      // What a delegation gives a user: the directory and the files that move processes.
+      const delegated = `${TOP}/delegated-${process.pid}`;
+      mkdirSync(TOP);
+      mkdirSync(delegated);
+      for (const f of ["", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"]) chownSync(`${delegated}${f}`, NOBODY.uid, NOBODY.gid);
+      try {
+        const script = `echo $$ > ${delegated}/cgroup.procs && exec setpriv --reuid ${NOBODY.uid} --regid ${NOBODY.gid} --clear-groups -- "$@"`;
+        const as = (args: string[]) => {
+          const p = Bun.spawnSync(["sh", "-c", script, "sh", BIN, ...args], { stderr: "pipe", stdout: "pipe" });
+          return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+        };
+        const r = as(["-p", `${dir}/d.pid`, "--supervise", "--cgroup", "--", PROBE]);
+        expect([r.code, r.stderr]).toEqual([0, ""]);
+        track(readPid(`${dir}/d.pid`));
+        const s = JSON.parse(as(["status", "--json", "-p", `${dir}/d.pid`]).stdout) as Json;
+        expect(s.cgroup?.path).toStartWith(`${delegated}/daemonize/d-`);
+        expect(cgroupOf(s.child as number)).toBe(s.cgroup?.path.slice(MOUNT!.length));
+        expect(as(["stop", "-p", `${dir}/d.pid`]).code).toBe(0);
+        expect(readdirSync(delegated, { withFileTypes: true }).filter((e) => e.isDirectory())).toEqual([]);
+      } finally {
+        await waitFor(() => procs(delegated).length === 0, "the delegated cgroup to empty");
+        rmdirSync(delegated);
+        rmdirSync(TOP);
+      }
+    },
+  );
+
   test.skipIf(missing("--cgroup without cgroup2", ["unshare", "util-linux"], ["umount", "mount"]))(
     "no cgroup2 mounted (a private mount namespace without it): 77, one line",
     async () => {
