@@ -297,6 +297,20 @@ describe.skipIf(!MOUNT)("--cgroup", () => {
     expect([existsSync(TOP), existsSync(`${dir}/c.pid`)]).toEqual([false, false]);
   });
 
+  test("a start that fails after the cgroup was made (not ready, plain or supervised) leaves no cgroup", async () => {
+    const dir = tempDir();
+    const m = marker();
+    const cases: [string[], number][] = [
+      [["--ready", `file:${dir}/never`, "--ready-timeout", "200ms", "--", treeScript(dir, m, 2)], 75],
+      [["--supervise", "--ready", `file:${dir}/never`, "--", "/bin/sh", "-c", `sleep 1000 ${m} & exit 3`], 69],
+    ];
+    for (const [args, code] of cases) {
+      const r = await run(["-p", `${dir}/x.pid`, "--cgroup", ...args]);
+      expect(r.code).toBe(code);
+      expect([existsSync(`${dir}/x.pid`), existsSync(TOP), marked(m)]).toEqual([false, false, []]);
+    }
+  });
+
   test("--foreground whose exec fails: the launcher leaves its cgroup and removes it", async () => {
     const dir = tempDir();
     writeFileSync(`${dir}/bad`, "#!/nonexistent/interpreter\n", { mode: 0o755 });
