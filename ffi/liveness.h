@@ -5,7 +5,7 @@
  * none) and a look (`*_tick`, which says whether the run failed it):
  *   watchdog.c  --watchdog: WATCHDOG=1 on the notify socket at least every period
  *   health.c    --health: a tcp:, http:// or exec: probe every interval
- *   memory.c    --max-memory: the run's tree's resident memory, summed
+ *   memory.c    --max-memory: the run's tree's resident memory, summed, or its cgroup's
  * Each keeps its state in static storage and allocates nothing.
  */
 #ifndef DZ_LIVENESS_H
@@ -61,10 +61,12 @@ HIDDEN void health_field(char *out, size_t size);
 HIDDEN void health_probe_field(char *out, size_t size);
 
 HIDDEN int memory_on(void);
+/* --cgroup: its memory.current is read instead of the tree's sum, where the memory controller is on. */
+HIDDEN void memory_cgroup(int dir);
 HIDDEN void memory_arm(int64_t t);
 HIDDEN void memory_disarm(void);
 HIDDEN int64_t memory_wake(void);
-/* Sums the tree (the monitor's children but `skip`, and theirs) when due: 1 when it is over the limit. */
+/* Sums the tree (the monitor's children but `skip`, and theirs) when due, or reads the cgroup's: 1 when it is over the limit. */
 HIDDEN int memory_tick(int64_t t, pid_t skip, int *changed);
 HIDDEN void memory_describe(char *out, size_t size);
 HIDDEN void memory_field(char *out, size_t size);

@@ -1,9 +1,11 @@
 /* --max-memory: see liveness.h. */
 #include "liveness.h"
 #include "proc.h"
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Deeper than any real tree; it bounds the walk's stack. */
 #define DEPTH_MAX 32
@@ -18,6 +20,7 @@
 static int64_t limit;    /* bytes; 0: off */
 static int64_t next_at;  /* the next sum; 0: disarmed */
 static int64_t used = -1, saved = -1;
+static int current = -1; /* the cgroup's memory.current, held open, with --cgroup and its memory controller */
 
 struct walk {
 	pid_t skip;
@@ -52,6 +55,23 @@ int memory_setting(const char *k, const char *v)
 	return 1;
 }
 
+void memory_cgroup(int dir)
+{
+	if (limit && dir >= 0)
+		current = openat(dir, "memory.current", O_RDONLY | O_CLOEXEC);
+}
+
+/* What the cgroup says it holds, or -1. */
+static int64_t charged(void)
+{
+	char buf[32];
+	ssize_t n = current >= 0 ? pread(current, buf, sizeof buf - 1, 0) : -1;
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtoll(buf, NULL, 10);
+}
+
 int memory_on(void)
 {
 	return limit > 0;
@@ -77,14 +97,17 @@ int memory_tick(int64_t t, pid_t skip, int *changed)
 {
 	if (!next_at || t < next_at)
 		return 0;
-	struct walk w = { skip, 0, 0 };
-	proc_children_of(0, add, &w);
-	used = w.sum;
+	used = charged();
+	if (used < 0) {
+		struct walk w = { skip, 0, 0 };
+		proc_children_of(0, add, &w);
+		used = w.sum;
+	}
 	int64_t wait = (limit - used) / GROWTH_PER_MS;
 	next_at = t + (wait < DEFAULT_MEMORY_CHECK ? DEFAULT_MEMORY_CHECK : wait > DEFAULT_MEMORY_CHECK_MAX ? DEFAULT_MEMORY_CHECK_MAX : wait);
 	/* The state is written again only for a change status would show: a sixteenth, or 1 MiB. */
 	int64_t moved = used > saved ? used - saved : saved - used;
-	if (moved > saved / 16 && moved >= 1 << 20) {
+	if (saved < 0 || (moved > saved / 16 && moved >= 1 << 20)) {
 		saved = used;
 		note_change(changed, CHANGED_STATE);
 	}

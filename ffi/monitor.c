@@ -16,7 +16,12 @@
  * pidfile, which the monitor holds open and locked for its whole life (its
  * fields: MONITOR_STATE_FIELDS in src/contract.ts), and the program's last
  * STATUS= (sd_notify) in XATTR_STATUS.
+ *
+ * With --cgroup (the key cgroup=PATH) every run is born in that cgroup, and the
+ * monitor stays outside it: a stop ends everything in it, and it is removed
+ * when the monitor exits.
  */
+#include "cgroup.h"
 #include "liveness.h"
 #include "relay.h"
 #include "tree.h"
@@ -60,7 +65,7 @@ static struct {
 static pid_t self, run_pid, run_pgid;
 static int run_status = -1; /* the run's status pipe, until it execs */
 static int report_fd = -1, lock_fd = -1, sfd = -1;
-static const char *pidfile;
+static const char *pidfile, *cgroup_path;
 static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
@@ -166,10 +171,18 @@ static int last_status(void)
 	return last_code >= 0 ? last_code : 128 + last_signal;
 }
 
+/* The tree is gone by now: the cgroup is empty. */
+static void leave_cgroup(void)
+{
+	if (cgroup_path)
+		cgroup_remove(cgroup_path);
+}
+
 static void finish(int code)
 {
 	relay_drain(1);
 	ready_close();
+	leave_cgroup();
 	if (code == 0)
 		remove_pidfile();
 	_exit(code);
@@ -190,21 +203,26 @@ static void save_status(void);
 
 pid_t monitor_spawn(const struct dz_spec *s, const int status[2], int run)
 {
-	pid_t pid = fork();
+	int placed = 0;
+	pid_t pid = s->cgroup_fd >= 0 ? cgroup_fork((int)s->cgroup_fd, &placed) : fork();
 	if (pid == 0) {
 		if (status[0] >= 0)
 			close(status[0]);
+		/* Born in the cgroup: no join (on the child's own copy of the spec). */
+		struct dz_spec own = *s;
+		if (placed)
+			own.cgroup_fd = -1;
 		setpgid(0, 0);
 		if (run)
 			watchdog_child();
 		int step;
-		long r = child_setup(s, &step);
+		long r = child_setup(&own, &step);
 		/* The death signal is armed only now: if the monitor died before, no one would stop this child. */
 		if (r == 0 && getppid() != self)
 			_exit(RUN_NOT_STARTED);
 		if (r == 0) {
 			unblock_all();
-			r = child_exec(s);
+			r = child_exec(&own);
 			step = STEP_EXEC;
 		}
 		if (status[1] >= 0)
@@ -294,6 +312,8 @@ static void stop_failed(enum failure why)
 	stop_tree(AFTER_RUN);
 	kill(-run_pgid, SIGCONT);
 	kill(run_pid, SIGCONT);
+	if (spec.cgroup_fd >= 0)
+		cgroup_signal((int)spec.cgroup_fd, SIGCONT);
 }
 
 /* The run will not be ready: it is stopped, and counts as failed. */
@@ -408,6 +428,9 @@ static void stop_tree(enum goal why)
 	scan_at = t + SCAN_MS;
 	tree_begin();
 	tree_signal(run_pid, run_pgid, SIGTERM);
+	/* Those of the tree that are not yet the monitor's children, setsid or not. */
+	if (spec.cgroup_fd >= 0)
+		cgroup_signal((int)spec.cgroup_fd, SIGTERM);
 }
 
 static int succeeded(void)
@@ -486,7 +509,7 @@ static void restart_now(int counted)
 /* Called whenever the tree may have emptied. */
 static void tree_check(void)
 {
-	if (goal == NONE || run_pid > 0 || tree_left())
+	if (goal == NONE || run_pid > 0 || tree_left() || (spec.cgroup_fd >= 0 && cgroup_populated((int)spec.cgroup_fd) > 0))
 		return;
 	/* What the ended run wrote last is in the log before anything else happens. */
 	relay_drain(1);
@@ -501,6 +524,7 @@ static void tree_check(void)
 		/* In the foreground no launcher is left to remove the pidfile this process published. */
 		if (report_fd < 0)
 			remove_pidfile();
+		leave_cgroup();
 		_exit(first_failure);
 		break;
 	case RESTART_RUN:
@@ -670,7 +694,7 @@ static void configure(int argc, char **argv)
 	spec.dir = "/";
 	spec.exec_fd = spec.report_fd = -1;
 	spec.pdeath = SIGKILL;
-	spec.ready_fd = spec.ready_to = -1;
+	spec.ready_fd = spec.ready_to = spec.cgroup_fd = -1;
 	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		int r;
@@ -693,6 +717,15 @@ static void configure(int argc, char **argv)
 			pidfile = v;
 		else if (!strcmp(k, "path"))
 			spec.path = v;
+		else if (!strcmp(k, "cgroup")) {
+			cgroup_path = v;
+			spec.cgroup_fd = open(v, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (spec.cgroup_fd < 0) {
+				say("cgroup %s: %s", v, strerror(errno));
+				report_first(STEP_CGROUP, -errno);
+				_exit(EXIT_OSERR);
+			}
+		}
 		else if (!strcmp(k, "root"))
 			spec.root = v;
 		else if (!strcmp(k, "dir"))
@@ -765,6 +798,7 @@ int main(int argc, char **argv)
 {
 	self = getpid();
 	configure(argc, argv);
+	memory_cgroup((int)spec.cgroup_fd);
 	prctl(PR_SET_NAME, "daemonize", 0, 0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	/* Every signal is read from the signalfd, except those the kernel sends for a fault of the monitor's own. */
@@ -866,10 +900,16 @@ int main(int argc, char **argv)
 			if (!killing && t >= kill_at) {
 				killing = 1;
 				tree_signal(run_pid, run_pgid, SIGKILL);
+				if (spec.cgroup_fd >= 0)
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			if (t >= scan_at) {
 				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
+				/* KILL to each, not cgroup.kill: after one, this kernel (6.18) kills every later child
+				 * born in the cgroup with CLONE_INTO_CGROUP, as its kill count no longer matches. */
+				if (killing && spec.cgroup_fd >= 0)
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();
