@@ -20,7 +20,7 @@
 import { byteLength } from "./bytes";
 import { execInPlace, type Spec, spawn } from "./detach";
 import { buildEnv, envp, MAX_STRING } from "./env";
-import { listenEnvironment } from "./listen";
+import { activated, listenEnvironment } from "./listen";
 import { type Opened, openSockets } from "./sockets";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
@@ -81,6 +81,11 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   checkDir(root ? `${root}${dir}` : dir, "chdir");
   t?.pass(`${dir} is a directory`);
   t?.begin("arguments");
+  // The kept fds and --ready's fd keep their numbers, after the sockets.
+  const handed = activated().fds.length + o.listen.length;
+  const clash = [...o.keepFds, ...(o.ready?.how.startsWith("fd:") ? [Number(o.ready.how.slice(3))] : [])].find((fd) => fd < 3 + handed);
+  if (clash !== undefined)
+    fail("usage", `fd ${clash} (--keep-fd or --ready fd:) is where a socket goes: the ${handed} socket(s) are fds 3 to ${2 + handed}, so kept fds must come after them`);
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
@@ -106,18 +111,13 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     t?.pass(`${pidfile}: no daemon running, directory trusted`);
   }
 
+  if (handed) t?.begin("sockets");
   const sockets = openSockets(o.listen, who, o.unsafe);
-  const handed = sockets.fds.length;
   if (handed) {
-    t?.begin("sockets");
     t?.pass(`fds 3 to ${2 + handed}: ${sockets.names.join(", ")}${o.listen.length ? ` (bound: ${o.listen.map((l) => l.text).join(", ")})` : ""}`);
   }
   let stdio: Stdio;
   try {
-    // The kept fds and --ready's fd keep their numbers, after the sockets.
-    const clash = [...o.keepFds, ...(o.ready?.how.startsWith("fd:") ? [Number(o.ready.how.slice(3))] : [])].find((fd) => fd < 3 + handed);
-    if (clash !== undefined)
-      fail("usage", `fd ${clash} (--keep-fd or --ready fd:) is where a socket goes: the ${handed} socket(s) are fds 3 to ${2 + handed}, so kept fds must come after them`);
     t?.begin("stdio");
     stdio = openStdio({ ...o, umask: o.run.umask }, who);
   } catch (e) {
