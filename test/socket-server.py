@@ -61,8 +61,9 @@ def serve(s):
         except (BlockingIOError, InterruptedError):
             pass
 
-for s in socks:
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
+servers = [threading.Thread(target=serve, args=(s,), daemon=True) for s in socks]
+for t in servers:
+    t.start()
 signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 if mode == "slow":
     time.sleep(1)
@@ -73,6 +74,9 @@ if notify and mode != "hang":
     u.send(b"READY=1")
 while not stopping.wait(1):
     pass
+# Whatever a server thread accepted before it saw the stop is counted once it has ended.
+for t in servers:
+    t.join()
 while True:
     with lock:
         if busy[0] == 0:
