@@ -114,6 +114,8 @@ int reload_reaped(pid_t pid)
 	if (phase == RELOAD_IDLE || pid != old.pid)
 		return 0;
 	old.pid = 0;
+	/* What is left of its tree is looked for at once. */
+	scan_at = 0;
 	return 1;
 }
 

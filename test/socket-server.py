@@ -5,6 +5,7 @@
 # socket (the body: its pid and uid), an echo of pid and uid on each datagram one. On
 # TERM it accepts nothing more, finishes what it accepted, waits DRAIN_MS and exits.
 # argv[1], a file: "fail" exits 3 at once, "hang" never gets ready, "slow" gets ready after 1 s.
+# Without sockets from LISTEN_FDS it binds 127.0.0.1:$PORT itself, when PORT is set.
 import json, os, select, signal, socket, sys, threading, time
 
 mode = ""
@@ -15,6 +16,13 @@ if mode == "fail":
 mine = os.environ.get("LISTEN_PID") == str(os.getpid())
 n = int(os.environ.get("LISTEN_FDS", "0")) if mine else 0
 socks = [socket.socket(fileno=3 + i) for i in range(n)]
+if not socks and os.environ.get("PORT"):
+    # Given no socket (the benchmark's peers), it binds its port itself, as servers do.
+    own = socket.socket()
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.bind(("127.0.0.1", int(os.environ["PORT"])))
+    own.listen(socket.SOMAXCONN)
+    socks = [own]
 print(json.dumps({
     "pid": os.getpid(), "uid": os.getuid(), "fds": n, "names": os.environ.get("LISTEN_FDNAMES", "").split(":"),
     "socks": [{"family": int(s.family), "type": int(s.type), "addr": str(s.getsockname())} for s in socks],
