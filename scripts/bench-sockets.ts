@@ -146,6 +146,21 @@ const runScript = (dir: string, port: number) => {
   writeFileSync(`${dir}/run`, `#!/bin/sh\nexec ${srv} ${dir} ${port}\n`, { mode: 0o755 });
 };
 
+/** A supervisor of one service directory, whose ./run execs the server: `down` are the commands that stop it, given the directory. */
+const servicePeer = (name: string, pkg: string, supervise: string, down: string[][]): Peer => ({
+  name: `${name} (the program binds the port)`,
+  needs: [supervise, ...down.map(([tool]) => tool as string)],
+  pkg,
+  start(dir, port) {
+    runScript(dir, port);
+    return background([supervise, dir], dir);
+  },
+  async stop(dir, p) {
+    for (const argv of down) run([...argv, dir]);
+    await p?.exited;
+  },
+});
+
 const peers: Peer[] = [
   {
     name: "daemonize `--supervise --listen` (the monitor holds the socket)",
@@ -159,34 +174,8 @@ const peers: Peer[] = [
       run([bin, "stop", "-p", `${dir}/pid`]);
     },
   },
-  {
-    name: "runit `runsv` (the program binds the port)",
-    needs: ["runsv", "sv"],
-    pkg: "runit",
-    start(dir, port) {
-      runScript(dir, port);
-      return background(["runsv", dir], dir);
-    },
-    async stop(dir, p) {
-      run(["sv", "-w", "10", "down", dir]);
-      run(["sv", "exit", dir]);
-      await p?.exited;
-    },
-  },
-  {
-    name: "s6 `s6-supervise` (the program binds the port)",
-    needs: ["s6-supervise", "s6-svc"],
-    pkg: "s6",
-    start(dir, port) {
-      runScript(dir, port);
-      return background(["s6-supervise", dir], dir);
-    },
-    async stop(dir, p) {
-      run(["s6-svc", "-wD", "-T", "10000", "-d", dir]);
-      run(["s6-svc", "-x", dir]);
-      await p?.exited;
-    },
-  },
+  servicePeer("runit `runsv`", "runit", "runsv", [["sv", "-w", "10", "down"], ["sv", "exit"]]),
+  servicePeer("s6 `s6-supervise`", "s6", "s6-supervise", [["s6-svc", "-wD", "-T", "10000", "-d"], ["s6-svc", "-x"]]),
   {
     name: "`supervisord` (the program binds the port)",
     needs: ["supervisord", "supervisorctl"],

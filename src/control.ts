@@ -265,9 +265,10 @@ function reloadFailure({ outcome: o, n }: Supervised["reloadOutcome"]): Outcome 
     : o === "timeout" ? "was not ready within --ready-timeout"
     : o === "errno" ? `reported ERRNO=${n} (${new OsError(n).message})`
     : o === "closed" ? "closed its readiness fd without writing a newline"
-    : o === "stopped" ? "was cut short: the daemon was stopped or restarted meanwhile"
     : `could not be started${n ? `: ${new OsError(n).message}` : ""}`;
-  return { code: o === "timeout" ? EXIT.readytimeout.code : EXIT.notready.code, message: `reload failed: the new run ${why}; it was stopped, and the old run serves on` };
+  const code = o === "timeout" ? EXIT.readytimeout.code : EXIT.notready.code;
+  if (o === "stopped") return { code, message: "reload cut short: the daemon was stopped or restarted meanwhile, both runs with it" };
+  return { code, message: `reload failed: the new run ${why}; it was stopped, and the old run serves on` };
 }
 
 /**

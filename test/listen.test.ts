@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { alive, cleanup, isRoot, missing, NOBODY, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { parseListen } from "../src/listen";
 import { CLIENT, freePort, get, report, SERVER } from "./sockets";
 
 afterEach(cleanup);
@@ -270,5 +271,27 @@ describe.skipIf(!isRoot || missing("--listen under --supervise", ["/usr/bin/pyth
     const counts = JSON.parse(await new Response(client.stdout).text());
     expect(counts.refused).toBe(0);
     expect(counts.ok).toBeGreaterThan(0);
+  });
+});
+
+describe("--listen addresses", () => {
+  test.each([
+    ["tcp:[::1]:80", [...Array(15).fill(0), 1]],
+    ["tcp:[::]:80", Array(16).fill(0)],
+    ["tcp:[fe80::1:2]:80", [0xfe, 0x80, ...Array(10).fill(0), 0, 1, 0, 2]],
+    ["tcp:[1:2:3:4:5:6:7:8]:80", [0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0, 8]],
+    ["tcp:[::ffff:127.0.0.1]:80", [...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1]],
+    ["udp:10.1.2.3:53", [10, 1, 2, 3]],
+  ])("%s", (text, bytes) => {
+    expect([...(parseListen(text, "/").addr as Uint8Array)]).toEqual(bytes);
+  });
+
+  test.each(["tcp:[1:2:3:4:5:6:7:8:9]:80", "tcp:[1::2::3]:80", "tcp:[12345::]:80", "tcp:[::1.2.3]:80", "tcp:[1:2:3:4:5:6:7]:80"])("%s is refused", (text) => {
+    expect(() => parseListen(text, "/")).toThrow("HOST must be");
+  });
+
+  test("a name, an omitted host, a relative unix path", () => {
+    expect(parseListen("web=tcp:8080", "/")).toMatchObject({ name: "web", kind: "tcp", port: 8080, addr: undefined });
+    expect(parseListen("unix:run/a=b.sock", "/srv")).toMatchObject({ name: undefined, kind: "unix", path: "/srv/run/a=b.sock" });
   });
 });
