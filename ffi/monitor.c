@@ -112,6 +112,15 @@ static void say_failed(const char *step, int err)
 		say("%s: --%s was set, but reads back otherwise", step, settings[which].key);
 }
 
+/*
+ * A reload needs the new run to say it is ready (notify, fd:N): a tcp: or file: probe would find
+ * the old run's port or file and call the new run ready at once.
+ */
+static int reloadable(void)
+{
+	return ready_wanted() && !ready_probed();
+}
+
 static void save_state(void)
 {
 	char v[256], last[32] = "-";
@@ -121,7 +130,7 @@ static void save_state(void)
 		snprintf(last, sizeof last, "signal:%d", last_signal);
 	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d %d ", STATE[state], (int)run_pid, (long long)restarts,
 			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid(),
-			 ready_wanted());
+			 reloadable() ? 1 : ready_wanted() ? 2 : 0);
 	n += reload_fields(v + n, sizeof v - (size_t)n);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
@@ -523,7 +532,7 @@ static void on_signal(const struct signalfd_siginfo *si)
 			break;
 		if (si->ssi_int == CONTROL_RESTART)
 			stop_tree(RESTART_RUN);
-		else if (si->ssi_int == CONTROL_RELOAD && ready_wanted()) {
+		else if (si->ssi_int == CONTROL_RELOAD && reloadable()) {
 			reload_ask();
 			save_state();
 		}

@@ -44,7 +44,7 @@ export type MonitorState = (typeof MONITOR_STATES)[number];
 /** The fields of the monitor's state attribute (XATTR.monitor), space-separated, in this order. */
 export const MONITOR_STATE_FIELDS = [
   "state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid",
-  // reload (ffi/reload.c): whether the runs have --ready, reloads finished, the last one's outcome (RELOAD_OUTCOMES),
+  // reload (ffi/reload.c): whether the runs have --ready (1 notify or fd:N, 2 tcp: or file:), reloads finished, the last one's outcome (RELOAD_OUTCOMES),
   // whether one is under way or asked for, and the old run while the new one overlaps it, with its start.
   "ready", "reloads", "reloadOutcome", "reloadPending", "oldChild", "oldStartedMs",
 ] as const;

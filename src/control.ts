@@ -85,8 +85,8 @@ export interface Supervised {
   /** --ready notify: the program's last STATUS=, and its MAINPID= if it gave one. */
   notifyStatus?: string;
   mainPid?: number;
-  /** The runs have --ready, so reload can wait for a new one. */
-  ready: boolean;
+  /** How the runs say they are ready: reload needs them told (notify, fd:N), not probed (tcp:, file:). */
+  ready: "none" | "told" | "probed";
   /** Reloads finished (ffi/reload.c), and how the last one ended. */
   reloads: number;
   reloadOutcome: { outcome: string; n: number };
@@ -118,7 +118,7 @@ function supervised(text: string, live: boolean): Supervised | undefined {
     logReopens: Number(reopens) || 0,
     ...(said ? { notifyStatus: said } : {}),
     ...(Number(main) > 1 ? { mainPid: Number(main) } : {}),
-    ready: reload.ready === "1",
+    ready: reload.ready === "1" ? "told" : reload.ready === "2" ? "probed" : "none",
     reloads: Number(reload.reloads) || 0,
     reloadOutcome: { outcome: reload.reloadOutcome?.split(":")[0] ?? "none", n: Number(reload.reloadOutcome?.split(":")[1]) || 0 },
     reloadPending: Number(reload.reloadPending) || 0,
@@ -284,7 +284,9 @@ export async function reload(pidfile: string, unsafe: boolean): Promise<Outcome>
   const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   const needs = "reload needs a supervised daemon started with --ready, so that a new run can be known ready before the old one is stopped";
   if (!before) return { code: EXIT.usage.code, message: `${needs}: pidfile ${pidfile} names pid ${found.pid}, started without --supervise` };
-  if (!before.ready) return { code: EXIT.usage.code, message: `${needs}: the daemon (monitor pid ${found.pid}) was started without --ready` };
+  if (before.ready === "none") return { code: EXIT.usage.code, message: `${needs}: the daemon (monitor pid ${found.pid}) was started without --ready` };
+  if (before.ready === "probed")
+    return { code: EXIT.usage.code, message: "reload needs --ready notify or fd:N: a tcp: or file: probe would find the old run's port or file and call the new run ready at once" };
   // The one under way and one queued after it finish before this one's turn; a queued one is this one too.
   const target = before.reloads + Math.min(before.reloadPending + 1, 2);
   const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.reload);

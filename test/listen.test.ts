@@ -232,6 +232,14 @@ describe.skipIf(!isRoot)("--listen: bad input", () => {
     expect(existsSync(`${dir}/pid`)).toBe(false);
   });
 
+  test("--ready tcp: on a --listen port: 64, as the socket accepts before the program runs", async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const r = await run(["-p", `${dir}/pid`, "--listen", `tcp:127.0.0.1:${port}`, "--ready", `tcp:127.0.0.1:${port}`, "--", "/bin/true"]);
+    expect([r.code, r.stderr]).toEqual([64, `daemonize: error: --ready tcp:127.0.0.1:${port}: that port is a --listen socket, which accepts connections before the program runs; use --ready notify or fd:N\n`]);
+    nothingLeft(dir);
+  });
+
   test("--keep-fd or --ready fd: where a socket goes: 64, nothing bound", async () => {
     const dir = tempDir();
     const port = await freePort();

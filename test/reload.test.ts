@@ -132,7 +132,7 @@ describe.skipIf(!isRoot || missing("reload", ["/usr/bin/python3", "python3"]))("
     expect((await status(pidfile)).reloads).toBe(2);
   });
 
-  test("refused with 64 and why: a plain start, and a supervised one without --ready", async () => {
+  test("refused with 64 and why: a plain start, a supervised one without --ready, and one whose --ready is a probe", async () => {
     const dir = tempDir();
     const port = await freePort();
     expect((await run(["-p", `${dir}/plain`, "--listen", `tcp:127.0.0.1:${port}`, "--", "/bin/sleep", "60"])).code).toBe(0);
@@ -145,6 +145,15 @@ describe.skipIf(!isRoot || missing("reload", ["/usr/bin/python3", "python3"]))("
     const unready = await run(["reload", "-p", `${dir}/sup`]);
     expect(unready.code).toBe(64);
     expect(unready.stderr).toMatch(/started without --ready\n$/);
+    // A file: (or tcp:) probe would find what the old run made, and call any new run ready.
+    writeFileSync(`${dir}/ready`, "");
+    expect((await run(["--supervise", "--ready", `file:${dir}/ready`, "-p", `${dir}/probed`, "--", "/bin/sleep", "60"])).code).toBe(0);
+    track(readPid(`${dir}/probed`));
+    const probed = await run(["reload", "-p", `${dir}/probed`]);
+    expect([probed.code, probed.stderr]).toEqual([
+      64,
+      "daemonize: error: reload needs --ready notify or fd:N: a tcp: or file: probe would find the old run's port or file and call the new run ready at once\n",
+    ]);
   });
 });
 
