@@ -83,8 +83,12 @@ describe.skipIf(!isRoot || missing("--listen", ["/usr/bin/python3", "python3"]))
   });
 
   test("IPv6: [::1] alone, and an omitted host on both IPv4 and IPv6", async () => {
+    const v6 = await freePort("::1").catch(() => undefined);
+    if (v6 === undefined) {
+      process.stderr.write("skip: IPv6: the loopback has no ::1 here\n");
+      return;
+    }
     const dir = tempDir();
-    const v6 = await freePort("::1");
     const any = await freePort("::");
     const { pid, report: r } = await start(dir, ["--listen", `tcp:[::1]:${v6}`, "--listen", `tcp:${any}`]);
     expect(r.socks.map((s) => s.family)).toEqual([10, 10]);
