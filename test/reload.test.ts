@@ -132,6 +132,32 @@ describe.skipIf(!isRoot || missing("reload", ["/usr/bin/python3", "python3"]))("
     expect((await status(pidfile)).reloads).toBe(2);
   });
 
+  test.skipIf(missing("reload of an activated daemon", ["systemd-socket-activate", "systemd"]))(
+    "a daemon socket-activated by systemd-socket-activate: the monitor holds the activator's socket, and the new run gets it",
+    async () => {
+      const dir = tempDir();
+      const port = await freePort();
+      const pidfile = `${dir}/pid`;
+      const activator = Bun.spawn(
+        ["systemd-socket-activate", "-l", `127.0.0.1:${port}`, "--fdname=act", "-E", "PATH", `${import.meta.dir}/../dist/daemonize`,
+          "--supervise", "--ready", "notify", "-p", pidfile, "-o", `${dir}/log`, "--", "/usr/bin/python3", SERVER],
+        { stdout: "ignore", stderr: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
+      );
+      track(activator.pid);
+      // The first connection makes the activator exec daemonize; it waits in the backlog until the first run accepts it.
+      const first = await waitForAnswer(port);
+      const monitor = track(readPid(pidfile));
+      const before = (await status(pidfile)).child as number;
+      expect(first).toBe(`${before} 0`);
+      expect((await run(["reload", "-p", pidfile])).code).toBe(0);
+      const after = (await status(pidfile)).child as number;
+      expect(after).not.toBe(before);
+      expect(await get("127.0.0.1", port)).toBe(`${after} 0`);
+      expect(readFileSync(`${dir}/log`, "utf8")).toContain(`{"pid": ${after}, "uid": 0, "fds": 1, "names": ["act"]`);
+      expect(alive(monitor)).toBe(true);
+    },
+  );
+
   test("refused with 64 and why: a plain start, a supervised one without --ready, and one whose --ready is a probe", async () => {
     const dir = tempDir();
     const port = await freePort();
@@ -156,6 +182,19 @@ describe.skipIf(!isRoot || missing("reload", ["/usr/bin/python3", "python3"]))("
     ]);
   });
 });
+
+/** The first answer on a port whose listener may not be there yet. */
+async function waitForAnswer(port: number, ms = 10000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await get("127.0.0.1", port);
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await Bun.sleep(20);
+    }
+  }
+}
 
 async function waitForStatus(pidfile: string, ok: (s: Status) => boolean, ms = 10000): Promise<Status> {
   const deadline = Date.now() + ms;
