@@ -235,14 +235,14 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
-	/* Neither pipe may be where the daemon gets --ready fd:N. */
-	long moved = ready_clear(status, 2);
-	if (moved == 0)
-		moved = ready_clear(go, 2);
-	if (moved == 0)
-		moved = handon_clear(s, status, 2);
+	/* Neither pipe may be where the daemon gets a socket or --ready fd:N (which is above the sockets). */
+	long moved = handon_clear(s, status, 2);
 	if (moved == 0)
 		moved = handon_clear(s, go, 2);
+	if (moved == 0)
+		moved = ready_clear(status, 2);
+	if (moved == 0)
+		moved = ready_clear(go, 2);
 	if (moved < 0) {
 		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
 		return fail(res, STEP_PIPE, (int)-moved);

@@ -193,8 +193,9 @@ static void start_run(void)
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
-	ready_clear(p, 2);
+	/* Sockets first: what ready_clear moves goes above fd:N, which is above them. */
 	handon_clear(&spec, p, 2);
+	ready_clear(p, 2);
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(p[0]);

@@ -256,6 +256,25 @@ describe.skipIf(!isRoot)("--listen: bad input", () => {
 
 const portBusyAfter = (port: number) => portBusy("127.0.0.1", port);
 
+describe.skipIf(!isRoot)("--listen beside --ready fd:N", () => {
+  test.each([[5], [6], [9], [16]])("fd:%i after two sockets, plain and supervised: the sockets at 3 and 4, the readiness fd where asked", async (n) => {
+    const dir = tempDir();
+    const [a, b] = [await freePort(), await freePort()];
+    for (const mode of [[], ["--supervise"]]) {
+      const pidfile = `${dir}/pid${mode.length}`;
+      const script = `ls -l /proc/$$/fd > ${dir}/fds${mode.length}; echo >&${n}; exec sleep 60`;
+      const r = await run([...mode, "--ready", `fd:${n}`, "-p", pidfile, "--listen", `tcp:127.0.0.1:${a}`, "--listen", `tcp:127.0.0.1:${b}`, "--", "/bin/bash", "-c", script]);
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      track(readPid(pidfile));
+      const fds = readFileSync(`${dir}/fds${mode.length}`, "utf8");
+      expect(fds).toMatch(/ 3 -> socket:/);
+      expect(fds).toMatch(/ 4 -> socket:/);
+      expect(fds).toMatch(new RegExp(` ${n} -> pipe:`));
+      await run(["stop", "-p", pidfile]);
+    }
+  });
+});
+
 describe.skipIf(!isRoot || missing("--listen under --supervise", ["/usr/bin/python3", "python3"]))("--listen under --supervise", () => {
   test("the monitor holds the socket: SIGKILLed 20 times under a client connecting in a loop, no connection is refused", async () => {
     const dir = tempDir();
