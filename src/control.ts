@@ -1,7 +1,7 @@
 // status, stop and signal: act on the daemon a pidfile names, and only on it.
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
-import { CONTROL, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
+import { CONTROL, DEFAULTS, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
 import { CONTROL_EXIT, DaemonizeError, EXIT, type StatusState } from "./errors";
 import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
@@ -292,9 +292,14 @@ export async function reload(pidfile: string, unsafe: boolean): Promise<Outcome>
   const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.reload);
   if (r === "gone") return outcome("failed", "not running");
   if (r !== "sent") return r;
-  // The monitor bounds every reload (--ready-timeout, then --stop-timeout and KILL): wait while it lives.
+  // The monitor bounds each reload by --ready-timeout, then --stop-timeout and KILL (its settings are in its argv);
+  // one under way and this one, and a margin for starting and for a program that is restarting.
+  const setting = commandLine(found.pid).find((a) => a.startsWith("ready-timeout="));
+  const readyTimeout = setting ? Number(setting.slice(14)) : DEFAULTS.readyTimeout;
+  const deadline = Date.now() + (target - before.reloads) * (readyTimeout + 2 * before.stopTimeoutMs + 30_000);
   for (;;) {
     await Bun.sleep(10);
+    if (Date.now() > deadline) return outcome("timeout", "the monitor did not finish the reload in time");
     const now = examineOrExplain(pidfile, unsafe);
     if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", "the monitor exited during the reload");
     const m = now.monitor === undefined ? undefined : supervised(now.monitor, true);

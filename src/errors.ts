@@ -60,5 +60,5 @@ export const statusSetExit = (states: readonly StatusState[]): number =>
 export const CONTROL_EXIT = {
   done: { code: 0, meaning: "stopped, or was not running (stop); the signal was sent (signal); done (restart of the program, reload, reopen-logs, logs)" },
   failed: { code: 1, meaning: "could not be done: not running (all but stop), no monitor (restart of the program, reopen-logs), not permitted, or the pidfile or log cannot be used" },
-  timeout: { code: 2, meaning: "the schedule ran out and the process still lives (stop), or the monitor did not answer in time (restart, reopen-logs)" },
+  timeout: { code: 2, meaning: "the schedule ran out and the process still lives (stop), or the monitor did not answer in time (restart, reload, reopen-logs)" },
 } as const;
