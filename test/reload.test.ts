@@ -3,7 +3,7 @@
 // client making requests without pause, by status, and by /proc. The program is
 // test/socket-server.py, whose MODE file makes a new version fail, hang or get ready late.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { alive, cleanup, isRoot, missing, readPid, run, tempDir, track } from "./helpers";
 import { CLIENT, freePort, get, SERVER } from "./sockets";
 
@@ -157,6 +157,27 @@ describe.skipIf(!isRoot || missing("reload", ["/usr/bin/python3", "python3"]))("
       expect(await get("127.0.0.1", port)).toBe(`${after} 0`);
       expect(readFileSync(`${dir}/log`, "utf8")).toContain(`{"pid": ${after}, "uid": 0, "fds": 1, "names": ["act"]`);
       expect(alive(monitor)).toBe(true);
+    },
+  );
+
+  test.skipIf(!readFileSync("/proc/self/mountinfo", "utf8").includes(" - cgroup2 "))(
+    "under --cgroup, where both runs share the cgroup: a failed new run is stopped alone, a good one replaces the old, stop removes the cgroup",
+    async () => {
+      const dir = tempDir();
+      const { port, pidfile, first } = await serve(dir, ["--cgroup"]);
+      const cgroup = JSON.parse((await run(["status", "--json", "-p", pidfile])).stdout).cgroup?.path as string;
+      expect(existsSync(`${cgroup}/cgroup.procs`)).toBe(true);
+      writeFileSync(`${dir}/mode`, "fail");
+      expect((await run(["reload", "-p", pidfile])).code).toBe(69);
+      expect(await status(pidfile)).toMatchObject({ state: "running", child: first });
+      expect(await get("127.0.0.1", port)).toBe(`${first} 0`);
+      writeFileSync(`${dir}/mode`, "");
+      expect((await run(["reload", "-p", pidfile])).code).toBe(0);
+      const now = (await status(pidfile)).child as number;
+      expect(readFileSync(`${cgroup}/cgroup.procs`, "utf8").trim().split("\n").map(Number)).toContain(now);
+      expect(alive(first)).toBe(false);
+      expect((await run(["stop", "-p", pidfile])).code).toBe(0);
+      expect(existsSync(cgroup)).toBe(false);
     },
   );
 

@@ -28,7 +28,9 @@ print(json.dumps({
     "socks": [{"family": int(s.family), "type": int(s.type), "addr": str(s.getsockname())} for s in socks],
 }), flush=True)
 
-stopping = threading.Event()
+# Set by the TERM handler: a plain flag, as a handler that takes a lock (Event.set) can deadlock
+# with the main thread it interrupts while that holds the same lock.
+stopping = [False]
 busy = [0]
 lock = threading.Lock()
 body = b"%d %d\n" % (os.getpid(), os.getuid())
@@ -53,7 +55,7 @@ def answer(c):
 def serve(s):
     # Every instance shares the socket: non-blocking, so a connection another took is no hang.
     s.setblocking(False)
-    while not stopping.is_set():
+    while not stopping[0]:
         if not select.select([s], [], [], 0.05)[0]:
             continue
         try:
@@ -72,7 +74,7 @@ def serve(s):
 servers = [threading.Thread(target=serve, args=(s,), daemon=True) for s in socks]
 for t in servers:
     t.start()
-signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+signal.signal(signal.SIGTERM, lambda *_: stopping.__setitem__(0, True))
 if mode == "slow":
     time.sleep(1)
 notify = os.environ.get("NOTIFY_SOCKET")
@@ -80,8 +82,8 @@ if notify and mode != "hang":
     u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     u.connect("\0" + notify[1:] if notify.startswith("@") else notify)
     u.send(b"READY=1")
-while not stopping.wait(1):
-    pass
+while not stopping[0]:
+    time.sleep(0.02)
 # Whatever a server thread accepted before it saw the stop is counted once it has ended.
 for t in servers:
     t.join()
