@@ -178,6 +178,9 @@ static void begin(int64_t t)
 		s.argv = args;
 		s.envp = environ;
 		s.ready_fd = s.ready_to = -1;
+		/* --listen's sockets are the program's, not its probe's. */
+		s.listen = NULL;
+		s.nlisten = 0;
 		s.stdio[0] = s.stdio[1] = devnull;
 		int none[2] = { -1, -1 };
 		probe_pid = monitor_spawn(&s, none, 0);
