@@ -74,6 +74,8 @@ static int first = 1, first_failure = EXIT_OSERR, killing, stopping, last_code =
 /* Why the monitor stopped this run, which had not ended (liveness.h); what the last failed run's was, for status. */
 static enum failure failure;
 static char last_failure[24] = "-";
+/* A missed watchdog's SIGABRT is the program's to act on before the tree is sent TERM. */
+static int aborting;
 static const char *const FAILURE[] = FAILURE_NAMES;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
@@ -326,7 +328,8 @@ static void stop_failed(enum failure why)
 	if (goal != NONE || run_pid <= 0)
 		return;
 	failure = why;
-	if (why == FAILURE_WATCHDOG)
+	aborting = why == FAILURE_WATCHDOG;
+	if (aborting)
 		kill(run_pid, SIGABRT);
 	stop_tree(AFTER_RUN);
 	kill(-run_pgid, SIGCONT);
@@ -466,6 +469,15 @@ static void stop_tree(enum goal why)
 	kill_at = t + cfg.stop_timeout;
 	scan_at = t + SCAN_MS;
 	tree_begin();
+	/*
+	 * A fatal TERM takes effect as it is sent, but a core-dumping ABRT only once the program runs to
+	 * take it: TERM now would end a program that was not scheduled in between by TERM. The tree's
+	 * TERM waits for the program to be gone (reap), or for the KILL at --stop-timeout.
+	 */
+	if (aborting) {
+		scan_at = kill_at;
+		return;
+	}
 	tree_signal(run_pid, run_pgid, SIGTERM);
 	/* Those of the tree that are not yet the monitor's children, setsid or not. */
 	if (whole_cgroup())
@@ -629,6 +641,11 @@ static void reap(void)
 			unready |= awaiting;
 			awaiting = 0;
 			stop_tree(AFTER_RUN);
+			/* It took its ABRT: the rest of the tree is sent TERM now. */
+			if (aborting) {
+				aborting = 0;
+				scan_at = now_ms(CLOCK_MONOTONIC);
+			}
 		}
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
