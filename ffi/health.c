@@ -267,7 +267,7 @@ int health_pollfd(struct pollfd *p)
 
 int64_t health_wake(void)
 {
-	return deadline ? deadline : probe_pid > 0 ? -1 : next_at ? next_at : -1;
+	return deadline ? deadline : probe_pid > 0 ? -1 : next_at ? late(next_at, interval) : -1;
 }
 
 int health_tick(int64_t t, short revents, int *changed)

@@ -23,6 +23,18 @@ static inline void note_change(int *changed, int how)
 		*changed = how;
 }
 
+/*
+ * How late a periodic look may come: a sixteenth of its period. The monitor does not wake for one
+ * until then, so a look due a little before another wake-up (a WATCHDOG=1, another look) is done in
+ * that one: on this machine a wake-up costs more than a probe's system calls, and a program that pings
+ * every half period lands a ping just after each look is due (systemd's sd-event coalesces its timers
+ * within their accuracy in the same way).
+ */
+static inline int64_t late(int64_t due, int64_t period)
+{
+	return due + period / 16;
+}
+
 /* A monitor key of its own: 1 when taken, 0 when not its key, -1 when the value is bad. */
 HIDDEN int watchdog_setting(const char *k, const char *v);
 HIDDEN int health_setting(const char *k, const char *v);

@@ -19,6 +19,7 @@
 
 static int64_t limit;    /* bytes; 0: off */
 static int64_t next_at;  /* the next sum; 0: disarmed */
+static int64_t period;   /* the wait before it */
 static int64_t used = -1, saved = -1;
 static int current = -1; /* the cgroup's memory.current, held open, with --cgroup and its memory controller */
 
@@ -80,6 +81,7 @@ int memory_on(void)
 void memory_arm(int64_t t)
 {
 	next_at = limit ? t : 0;
+	period = 0;
 	used = saved = -1;
 }
 
@@ -90,7 +92,7 @@ void memory_disarm(void)
 
 int64_t memory_wake(void)
 {
-	return next_at ? next_at : -1;
+	return next_at ? late(next_at, period) : -1;
 }
 
 int memory_tick(int64_t t, pid_t skip, int *changed)
@@ -104,7 +106,8 @@ int memory_tick(int64_t t, pid_t skip, int *changed)
 		used = w.sum;
 	}
 	int64_t wait = (limit - used) / GROWTH_PER_MS;
-	next_at = t + (wait < DEFAULT_MEMORY_CHECK ? DEFAULT_MEMORY_CHECK : wait > DEFAULT_MEMORY_CHECK_MAX ? DEFAULT_MEMORY_CHECK_MAX : wait);
+	period = wait < DEFAULT_MEMORY_CHECK ? DEFAULT_MEMORY_CHECK : wait > DEFAULT_MEMORY_CHECK_MAX ? DEFAULT_MEMORY_CHECK_MAX : wait;
+	next_at = t + period;
 	/* The state is written again only for a change status would show: a sixteenth, or 1 MiB. */
 	int64_t moved = used > saved ? used - saved : saved - used;
 	if (saved < 0 || (moved > saved / 16 && moved >= 1 << 20)) {

@@ -45,6 +45,8 @@
 
 #define MAX_KEEP 1024
 #define SCAN_MS 100
+/* A time that moved alone (a ping's, a probe's) is written to the state at most this often. */
+#define SAVE_MS 1000
 
 enum policy { NEVER, ON_FAILURE, ALWAYS };
 static const char *const STATE[] = STATE_NAMES;
@@ -160,10 +162,10 @@ static void save_state(void)
 /* After a liveness look: what status shows is written at once, a time that moved once a second at most. */
 static void save_change(int changed, int64_t t)
 {
-	if (changed == CHANGED_STATE || (changed && t - saved_at >= 1000))
+	if (changed == CHANGED_STATE || (changed && t - saved_at >= SAVE_MS))
 		save_state();
 	else if (changed && !save_at)
-		save_at = saved_at + 1000;
+		save_at = saved_at + SAVE_MS;
 }
 
 static void set_state(enum state s)
@@ -976,7 +978,7 @@ int main(int argc, char **argv)
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
-		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake(), save_at ? save_at : -1 };
+		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake(), save_at ? late(save_at, SAVE_MS) : -1 };
 		for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
 			if (checks[i] >= 0 && (wake < 0 || checks[i] < wake))
 				wake = checks[i];
