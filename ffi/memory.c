@@ -13,7 +13,7 @@
  * The fastest growth the check is made for, in bytes per ms (100 MB/s): the next look comes no later
  * than the tree could reach the limit at that rate, and no sooner than DEFAULT_MEMORY_CHECK, so a tree
  * far below it costs a look every DEFAULT_MEMORY_CHECK_MAX, and one growing that fast passes it by at most one
- * DEFAULT_MEMORY_CHECK of growth (25 MB).
+ * DEFAULT_MEMORY_CHECK and the sixteenth it may come late of growth (27 MB).
  */
 #define GROWTH_PER_MS 100000
 
