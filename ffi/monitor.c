@@ -66,7 +66,7 @@ static enum goal goal = NONE;
 static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
-/* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
+/* reopen-logs or rotate-logs was asked for: answered (the count in the state goes up) once every log is done. */
 static int reopen_asked;
 static int64_t ready_by, probe_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
@@ -477,8 +477,8 @@ static void on_signal(const struct signalfd_siginfo *si)
 			break;
 		if (si->ssi_int == CONTROL_RESTART)
 			stop_tree(RESTART_RUN);
-		else if (si->ssi_int == CONTROL_REOPEN) {
-			relay_reopen();
+		else if (si->ssi_int == CONTROL_REOPEN || si->ssi_int == CONTROL_ROTATE) {
+			relay_reopen(si->ssi_int == CONTROL_ROTATE ? RENEW_ROTATE : RENEW_REOPEN);
 			reopen_asked = 1;
 		}
 		else if (si->ssi_int > 0 && si->ssi_int < 65 && run_pid > 0)

@@ -2,9 +2,10 @@
 // shell completions, all generated from the citty declarations (src/cli.ts) and
 // the exit-code tables (src/errors.ts). `--check` fails when a file has drifted.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import type { ArgDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { type CommandName, commands, SYNOPSIS } from "../src/cli";
+import { GROUPS, type Group, isPath } from "../src/groups";
+import { described, grouped, optionText } from "../src/help";
 import { EXIT, STATUS_EXIT, STATUS_SEVERITY, CONTROL_EXIT } from "../src/errors";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -12,24 +13,30 @@ const names = Object.keys(commands) as CommandName[];
 type Table = Record<string, { code: number; meaning: string; shown?: string }>;
 
 interface Option {
+  group: Group;
   flags: string[];
+  /** The option and its value as written: "-p, --pidfile FILE". */
+  text: string;
   value?: string;
   description: string;
   file: boolean;
 }
 
+/** A command's options, in the order of their groups (src/groups.ts), as --help shows them. */
 function options(of: CommandName): Option[] {
-  return Object.entries(commands[of].args as Record<string, ArgDef>).map(([name, def]) => {
-    const aliases = "alias" in def && def.alias ? [def.alias].flat() : [];
-    const value = def.type === "string" ? (def.valueHint ?? "VALUE") : undefined;
-    const fallback = "default" in def && def.default !== undefined ? ` (default ${def.default})` : "";
-    return {
-      flags: [...aliases.map((a) => `-${a}`), `--${name}`],
-      value,
-      description: `${def.description ?? ""}${fallback}`,
-      file: value === "FILE" || value === "DIR",
-    };
-  });
+  return grouped(of).flatMap(([group, list]) =>
+    list.map(([name, def]) => {
+      const aliases = "alias" in def && def.alias ? [def.alias].flat() : [];
+      return {
+        group,
+        flags: [...aliases.map((a) => `-${a}`), `--${name}`],
+        text: optionText(name, def).trim(),
+        value: def.type === "string" ? (def.valueHint ?? "VALUE") : undefined,
+        description: described(def),
+        file: isPath(def),
+      };
+    }),
+  );
 }
 
 /** An option's value as written after it: " FILE", or "[=FACILITY]" for one that may be left out. */
@@ -37,8 +44,12 @@ const spaced = (value: string | undefined) => (value === undefined ? "" : value.
 
 const md = (text: string) => text.replace(/\|/g, "\\|");
 
+/** The options under a row for each group. */
 function optionTable(of: CommandName): string {
-  const rows = options(of).map((o) => `| \`${o.flags.join(", ")}${spaced(o.value)}\` | ${md(o.description)} |`);
+  const rows = options(of).flatMap((o, i, all) => [
+    ...(all[i - 1]?.group === o.group ? [] : [`| **${GROUPS[o.group]}** | |`]),
+    `| \`${o.text}\` | ${md(o.description)} |`,
+  ]);
   return ["| option | meaning |", "|---|---|", ...rows].join("\n");
 }
 
@@ -55,10 +66,10 @@ const fileOperands = names.filter((n) => SYNOPSIS[n].includes("PIDFILE"));
 const sections: Record<string, () => string> = {
   "start-options": () => optionTable("start"),
   "control-options": () =>
-    (["status", "stop", "signal", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
+    (["status", "stop", "signal", "reopen-logs", "rotate-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reopen-logs, logs"),
+  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reopen-logs, rotate-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -82,10 +93,13 @@ function manPage(): string {
   ];
   for (const n of names) {
     out.push(`.SH ${n.toUpperCase()} OPTIONS`, roff(String(commands[n].meta.description)));
-    for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
+    options(n).forEach((o, i, all) => {
+      if (all[i - 1]?.group !== o.group) out.push(`.SS ${GROUPS[o.group]}`);
+      out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
+    });
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", CONTROL_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs, rotate-logs and logs", CONTROL_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));

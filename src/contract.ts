@@ -45,7 +45,7 @@ export type MonitorState = (typeof MONITOR_STATES)[number];
 export const MONITOR_STATE_FIELDS = ["state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid"] as const;
 
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
-export const CONTROL = { signal: 63, restart: -1, reopen: -2 } as const;
+export const CONTROL = { signal: 63, restart: -1, reopen: -2, rotate: -3 } as const;
 
 /** Extended attributes on a pidfile. */
 export const XATTR = {

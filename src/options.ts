@@ -55,6 +55,8 @@ export interface Relay {
   /** The facility's number. */
   syslog?: number;
   syslogSocket?: string;
+  /** --syslog-tag; undefined: the program's name. */
+  syslogTag?: string;
 }
 
 export interface Readiness {

@@ -44,13 +44,14 @@ async function dryRun(o: StartOptions): Promise<number> {
   return report.exitCode;
 }
 
-async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): Promise<number> {
+async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "print-config" }>): Promise<number> {
   switch (cmd.name) {
     case "start":
       return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
     case "status": {
       const { statuses } = await import("./control");
-      const all = statuses(cmd.pidfiles, cmd.unsafe);
+      const { unsafe } = cmd;
+      const all = typeof unsafe === "boolean" ? statuses(cmd.pidfiles, unsafe) : cmd.pidfiles.flatMap((p, i) => statuses([p], unsafe[i] as boolean));
       const one = all.length === 1;
       if (cmd.json) {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
@@ -79,15 +80,16 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
     case "stop":
     case "signal":
     case "restart-program":
-    case "reopen-logs": {
+    case "reopen-logs":
+    case "rotate-logs": {
       const { reopenLogs, restartProgram, signal, stop } = await import("./control");
       const r =
         cmd.name === "stop"
           ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
           : cmd.name === "signal"
             ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
-            : cmd.name === "reopen-logs"
-              ? await reopenLogs(cmd.pidfile, cmd.unsafe)
+            : cmd.name === "reopen-logs" || cmd.name === "rotate-logs"
+              ? await reopenLogs(cmd.pidfile, cmd.unsafe, cmd.name === "rotate-logs")
               : await restartProgram(cmd.pidfile, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
@@ -97,7 +99,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
   }
 }
 
-export async function run(cmd: Exclude<Command, { name: "help" | "version" }>): Promise<number> {
+export async function run(cmd: Exclude<Command, { name: "help" | "version" | "print-config" }>): Promise<number> {
   try {
     return await runCommand(cmd);
   } catch (e) {
