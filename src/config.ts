@@ -45,7 +45,7 @@ function syntaxLine(text: string, message: string): number {
   const lines = text.split("\n");
   for (let n = 1; n <= lines.length; n++) {
     try {
-      Bun.TOML.parse(lines.slice(0, n).join("\n"));
+      Bun.TOML.parse(`${lines.slice(0, n).join("\n")}\n`);
     } catch (e) {
       if (e instanceof Error && e.message === message) return n;
     }
@@ -194,7 +194,8 @@ export function toToml(s: Scanned, cwd: string, args: Args): string {
   const out = [
     "# daemonize settings, written by daemonize --print-config. Use it with",
     "#   daemonize -c FILE                 (start; options given too override it)",
-    "#   daemonize stop|status|restart|signal SIG|logs|reopen-logs|rotate-logs -c FILE",
+    "#   daemonize stop|status|restart|logs|reopen-logs|rotate-logs -c FILE",
+    "#   daemonize signal SIG -c FILE",
     "",
     "# The program and its arguments, one item each.",
     `program = [${s.program.map((w, i) => tomlString(i === 0 && w.includes("/") ? absolute(cwd, w) : w)).join(", ")}]`,
