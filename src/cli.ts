@@ -475,7 +475,7 @@ export async function parseCommandLine(argv: string[], cwd: string): Promise<Com
     const start = within(() => startOf(scanned, cwd));
     if (flags.has("print-config")) {
       if (name === "restart" || flags.has("check")) usage(`--print-config goes with a start, not with ${name === "restart" ? "restart" : "--check"}`);
-      return { name: "print-config", text: (await import("./config")).toToml(scanned, cwd, args) };
+      return { name: "print-config", text: (await import("./toml")).toToml(scanned, cwd, args) };
     }
     if (name === "start") return { name, start };
     if (!start.pidfile) usage("restart needs --pidfile");

@@ -1,21 +1,16 @@
 // -c FILE: one TOML file per service, parsed by Bun. Its keys are the start options' long names,
 // taken from their declarations (src/cli.ts), so that every option is a key; a repeatable option
 // is an array, `program` an array never split on spaces, `env` a table or an array. Paths in the
-// file are taken against the file's directory. --print-config writes such a file back.
+// file are taken against the file's directory. --print-config writes such a file (src/toml.ts).
 import { commands, OPTIONAL_VALUE, REPEATABLE, type Scanned } from "./cli";
 import { DaemonizeError, fail } from "./errors";
-import { type Args, GROUPS, isPath } from "./groups";
+import { type Args, isPath } from "./groups";
 import { absolute, dirname } from "./paths";
 import { E, isFile, OsError, readFile } from "./sys";
+import { COMMAND_LINE_ONLY } from "./toml";
 import { type Entry, untrusted, walk } from "./trust";
 
-/** Options that say what to do this time, not how the service runs: never in a file. */
-const COMMAND_LINE_ONLY = new Set(["config", "print-config", "check", "json", "help", "version"]);
-
 const START: Args = commands.start.args;
-
-/** The file's keys: every start option but those, then program (and env, an option, also a table). */
-export const configKeys = (): string[] => Object.keys(START).filter((k) => !COMMAND_LINE_ONLY.has(k));
 
 export interface Config {
   /** As given on the command line: errors name it so. */
@@ -166,61 +161,4 @@ export function blame<T>(file: Config, cmd: Scanned, fn: () => T): T {
     if (key === undefined) throw e;
     return bad(file, key, e.message);
   }
-}
-
-/** A TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML wants escaped too. */
-const tomlString = (s: string) => JSON.stringify(s).replaceAll("\x7f", "\\u007f");
-const tomlKey = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : tomlString(k));
-
-/** # comments, the description wrapped within 80 columns. */
-function comment(text: string): string[] {
-  const out: string[] = [];
-  let line = "#";
-  for (const word of text.split(" ")) {
-    if (line.length + 1 + word.length > 78 && line !== "#") {
-      out.push(line);
-      line = "#";
-    }
-    line += ` ${word}`;
-  }
-  return [...out, line];
-}
-
-/**
- * The settings a command line (and its config file) gives, as a commented TOML file that -c reads
- * back to the same start. Paths are written absolute: the file may live anywhere.
- */
-export function toToml(s: Scanned, cwd: string, args: Args): string {
-  const out = [
-    "# daemonize settings, written by daemonize --print-config. Use it with",
-    "#   daemonize -c FILE                 (start; options given too override it)",
-    "#   daemonize stop|status|restart|logs|reopen-logs|rotate-logs -c FILE",
-    "#   daemonize signal SIG -c FILE",
-    "",
-    "# The program and its arguments, one item each.",
-    `program = [${s.program.map((w, i) => tomlString(i === 0 && w.includes("/") ? absolute(cwd, w) : w)).join(", ")}]`,
-  ];
-  const keys = configKeys().filter((k) => k !== "env" && k in args && (s.flags.has(k) || s.values.has(k) || s.repeated.has(k)));
-  const value = (k: string, v: string) =>
-    tomlString(isPath(args[k] as Args[string]) && !(k === "chdir" && s.values.has("chroot")) ? absolute(cwd, v) : k === "ready" && v.startsWith("file:") ? `file:${absolute(cwd, v.slice(5))}` : v);
-  for (const group of Object.keys(GROUPS) as (keyof typeof GROUPS)[]) {
-    const mine = keys.filter((k) => args[k]?.group === group);
-    if (mine.length === 0) continue;
-    out.push("", `# ${GROUPS[group]}`);
-    for (const k of mine) {
-      const def = args[k] as Args[string];
-      out.push(...comment(`--${k}: ${def.description ?? ""}`));
-      if (s.flags.has(k)) out.push(`${k} = true`);
-      else if (s.repeated.has(k)) out.push(`${k} = [${(s.repeated.get(k) ?? []).map((v) => value(k, v)).join(", ")}]`);
-      else out.push(`${k} = ${value(k, s.values.get(k) as string)}`);
-    }
-  }
-  const env = s.repeated.get("env");
-  if (env && env.length > 0) {
-    // A name set twice: the last wins, as on the command line.
-    const vars = new Map(env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
-    out.push("", "# The environment the program gets besides the caller's (--env NAME=VALUE).", "[env]");
-    for (const [name, v] of vars) out.push(`${tomlKey(name)} = ${tomlString(v)}`);
-  }
-  return `${out.join("\n")}\n`;
 }

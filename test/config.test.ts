@@ -4,9 +4,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { commands } from "../src/cli";
-import { configKeys } from "../src/config";
+import { configKeys } from "../src/toml";
 import type { Arg } from "../src/groups";
-import { alive, cleanup, isRoot, missing, PROBE, procArgv, procEnv, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, freePort, isRoot, missing, PROBE, procArgv, procEnv, readPid, ROOT, run, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -345,5 +345,70 @@ describe("rotate-logs", () => {
     track(readPid(`${dir}/app.pid`));
     const r = await run(["rotate-logs", "-p", `${dir}/app.pid`]);
     expect([r.code, r.stderr]).toEqual([1, expect.stringContaining("writes its own logs")]);
+  });
+});
+
+/** The shipped example config, for this test: its pidfile, log and port moved into `dir`. */
+function exampleConfig(dir: string, port: number): string {
+  const shipped = readFileSync(`${ROOT}examples/daemonize/daemonize-example.toml`, "utf8");
+  const text = shipped.replaceAll("/run/daemonize-example.pid", `${dir}/ex.pid`).replaceAll("/var/log/daemonize-example.log", `${dir}/ex.log`).replaceAll("8080", String(port));
+  writeFileSync(`${dir}/ex.toml`, text, { mode: 0o644 });
+  return `${dir}/ex.toml`;
+}
+
+const serving = (port: number) => fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false);
+
+describe.skipIf(!isRoot || missing("examples with a config file", ["/usr/bin/python3", "python3"]))("examples that use -c", () => {
+  test("the shipped config passes --check as it is", async () => {
+    const r = await run(["--check", "-c", `${ROOT}examples/daemonize/daemonize-example.toml`]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toContain("a start would succeed");
+  });
+
+  test("the init script goes through every action from the one file; restart reads it again", async () => {
+    const dir = tempDir();
+    const [port, other] = [freePort(), freePort()];
+    const env = { PATH: "/usr/bin:/bin", DAEMONIZE: BIN, CONFIG: exampleConfig(dir, port) };
+    const action = async (name: string) => {
+      const code = await Bun.spawn(["sh", `${ROOT}examples/init.d/daemonize-config`, name], { env, stdout: "ignore", stderr: "ignore" }).exited;
+      if (existsSync(`${dir}/ex.pid`)) track(readPid(`${dir}/ex.pid`));
+      return code;
+    };
+    expect(await action("status")).toBe(3);
+    expect(await action("start")).toBe(0);
+    // ready = "tcp:…": the start returned once the server listened.
+    expect(await serving(port)).toBe(true);
+    const first = readPid(`${dir}/ex.pid`);
+    expect(await action("status")).toBe(0);
+    expect(await action("start")).toBe(0);
+    expect(readPid(`${dir}/ex.pid`)).toBe(first);
+    expect(await action("rotate")).toBe(0);
+    expect(existsSync(`${dir}/ex.log.1`)).toBe(true);
+    writeFileSync(env.CONFIG, readFileSync(env.CONFIG, "utf8").replaceAll(String(port), String(other)));
+    expect(await action("restart")).toBe(0);
+    expect(alive(first)).toBe(false);
+    expect([await serving(other), await serving(port)]).toEqual([true, false]);
+    expect(await action("reload")).toBe(3);
+    expect(await action("stop")).toBe(0);
+    expect(await action("status")).toBe(3);
+    expect(await serving(other)).toBe(false);
+  });
+
+  test("the systemd unit: PIDFile= is the file's pidfile, ExecStart and ExecStop need only -c", async () => {
+    const unit = readFileSync(`${ROOT}examples/systemd/daemonize-config.service`, "utf8");
+    const shipped = Bun.TOML.parse(readFileSync(`${ROOT}examples/daemonize/daemonize-example.toml`, "utf8")) as { pidfile: string };
+    expect(unit).toMatch(/^Type=forking$/m);
+    expect(unit.match(/^PIDFile=(.*)$/m)?.[1]).toBe(shipped.pidfile);
+    const dir = tempDir();
+    const port = freePort();
+    const config = exampleConfig(dir, port);
+    const command = (key: string) =>
+      (unit.match(new RegExp(`^${key}=(.*)$`, "m"))?.[1] as string).replace("/usr/local/bin/daemonize", BIN).replace("/etc/daemonize/daemonize-example.toml", config).split(" ");
+    expect(await Bun.spawn(command("ExecStart")).exited).toBe(0);
+    const monitor = track(readPid(`${dir}/ex.pid`));
+    expect(await serving(port)).toBe(true);
+    expect(await Bun.spawn(command("ExecStop")).exited).toBe(0);
+    expect(alive(monitor)).toBe(false);
+    expect(existsSync(`${dir}/ex.pid`)).toBe(false);
   });
 });
