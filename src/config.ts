@@ -78,12 +78,11 @@ export function load(path: string, given: string, unsafe: boolean): Config {
   const out: Scanned = { flags: new Set(), values: new Map(), repeated: new Map(), program: [] };
   const dir = dirname(path);
   // A relative path means the file's directory, except a working directory inside a chroot.
-  const place = (key: string, value: string) =>
-    (isPath(START[key] as Args[string]) && !(key === "chdir" && "chroot" in table)) || (key === "ready" && value.startsWith("file:"))
-      ? value.startsWith("file:")
-        ? `file:${absolute(dir, value.slice(5))}`
-        : absolute(dir, value)
-      : value;
+  const place = (key: string, value: string) => {
+    if (key === "ready" && value.startsWith("file:")) return `file:${absolute(dir, value.slice(5))}`;
+    // An empty value stays empty, to be refused as on the command line.
+    return value !== "" && isPath(START[key] as Args[string]) && !(key === "chdir" && "chroot" in table) ? absolute(dir, value) : value;
+  };
   const text1 = (key: string, v: unknown, what: string, table?: string): string => {
     if (typeof v === "string") return v;
     if (typeof v === "number" && Number.isFinite(v)) return String(v);
@@ -94,14 +93,22 @@ export function load(path: string, given: string, unsafe: boolean): Config {
       if (!Array.isArray(v) || v.length === 0 || v.some((w) => typeof w !== "string"))
         bad(file, key, `must be an array of strings, the program then its arguments: program = ["/usr/bin/app", "--flag"], not ${describe(v)}`);
       const words = v as string[];
+      if (words[0] === "") bad(file, key, "the program name is empty");
       out.program = [words[0]?.includes("/") ? absolute(dir, words[0]) : (words[0] as string), ...words.slice(1)];
       continue;
     }
     const def = START[key];
-    if (!def) bad(file, key, COMMAND_LINE_ONLY.has(key) ? "not a setting: give it on the command line" : "unknown key (daemonize --help lists the options; a key is an option's long name)");
+    const dashed = key.replaceAll("_", "-").toLowerCase();
+    if (!def) bad(file, key, `unknown key (${dashed in START ? `did you mean ${dashed}? ` : ""}daemonize --help lists the options; a key is an option's long name)`);
     if (COMMAND_LINE_ONLY.has(key)) bad(file, key, "not a setting: give it on the command line");
     if (key === "env" && v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) {
-      out.repeated.set(key, Object.entries(v).map(([name, value]) => `${name}=${text1(name, value, "must be a string", "env")}`));
+      out.repeated.set(
+        key,
+        Object.entries(v).map(([name, value]) => {
+          if (name === "" || name.includes("=")) bad(file, name, "is not a variable name", "env");
+          return `${name}=${text1(name, value, "must be a string", "env")}`;
+        }),
+      );
       continue;
     }
     if (def.type === "boolean") {

@@ -219,6 +219,10 @@ describe("a bad file: one line, FILE:LINE: KEY: reason, and nothing left behind"
     ["a date", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "user = 1979-05-27"], 64, 3, "user"],
     ["a bad value", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "supervise = true", 'restart = "sometimes"'], 64, 4, "restart"],
     ["a bad item of an array", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', 'limit = ["nofile=1024", "nofile=x"]'], 64, 3, "limit"],
+    ["a key spelt with underscores", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "log_max_size = \"1M\""], 64, 3, "log_max_size"],
+    ["a variable name with =", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "[env]", '"A=B" = "x"'], 64, 4, "env.A=B"],
+    ["an empty program name", ['program = ["", "x"]', 'pidfile = "app.pid"'], 64, 1, "program"],
+    ["an empty pidfile", [`program = [${q(PROBE)}]`, 'pidfile = ""'], 64, 2, "pidfile"],
     ["an option that says what to do this time", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "check = true"], 64, 3, "check"],
   ];
   for (const [what, lines, code, line, key] of cases) {
@@ -229,6 +233,7 @@ describe("a bad file: one line, FILE:LINE: KEY: reason, and nothing left behind"
         const r = await run(args);
         // stop reads only its own keys, but a file with a key of the wrong type is wrong for every command.
         if (args[0] === "stop" && ["a bad value", "a bad item of an array"].includes(what)) continue;
+        if (what === "a key spelt with underscores") expect(r.stderr).toContain("did you mean log-max-size?");
         expect(r.code).toBe(code);
         expect(r.stderr).toStartWith(`daemonize: error: ${file}:${line}: ${key}: `);
         expect(r.stderr.split("\n")).toHaveLength(2);
