@@ -21,6 +21,7 @@ if (!Bun.which("hyperfine") || !Bun.which("/usr/bin/time")) {
   process.exit(1);
 }
 
+writeFileSync(`${tmp}/bench.toml`, `program = ["/bin/sleep", "1000"]\npidfile = ${JSON.stringify(pidfile)}\n`, { mode: 0o644 });
 // The floor: the same build flags as scripts/build.ts, around a one-line program.
 writeFileSync(`${tmp}/hello.ts`, 'console.log("hello world");\n');
 await $`${process.execPath} build ${FLAGS} ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
@@ -40,6 +41,8 @@ const rows: Row[] = [
   { name: "minimal launcher on the same native path", command: `${tmp}/minimal ${pidfile} /bin/sleep 1000` },
   { name: "daemonize --version", command: `${bin} --version`, still: true },
   { name: "daemonize (this)", command: `${bin} --pidfile ${pidfile} -- /bin/sleep 1000` },
+  // The same start from a config file: trust, TOML and the merge, loaded only for -c.
+  { name: "daemonize -c FILE (the same start)", command: `${bin} -c ${tmp}/bench.toml` },
   { name: "daemonize status (a running daemon)", command: `${bin} status -p ${running}`, still: true },
 ];
 const peers: [string, string, string][] = [

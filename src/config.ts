@@ -83,7 +83,7 @@ export function load(path: string, given: string, unsafe: boolean): Config {
     // An empty value stays empty, to be refused as on the command line.
     return value !== "" && isPath(START[key] as Args[string]) && !(key === "chdir" && "chroot" in table) ? absolute(dir, value) : value;
   };
-  const text1 = (key: string, v: unknown, what: string, table?: string): string => {
+  const scalar = (key: string, v: unknown, what: string, table?: string): string => {
     if (typeof v === "string") return v;
     if (typeof v === "number" && Number.isFinite(v)) return String(v);
     return bad(file, key, `${what}, not ${describe(v)}`, table);
@@ -97,16 +97,17 @@ export function load(path: string, given: string, unsafe: boolean): Config {
       out.program = [words[0]?.includes("/") ? absolute(dir, words[0]) : (words[0] as string), ...words.slice(1)];
       continue;
     }
-    const def = START[key];
+    // Own keys only: "constructor" or "toString" are no options.
+    const def = Object.hasOwn(START, key) ? START[key] : undefined;
     const dashed = key.replaceAll("_", "-").toLowerCase();
-    if (!def) bad(file, key, `unknown key (${dashed in START ? `did you mean ${dashed}? ` : ""}daemonize --help lists the options; a key is an option's long name)`);
+    if (!def) bad(file, key, `unknown key (${Object.hasOwn(START, dashed) ? `did you mean ${dashed}? ` : ""}daemonize --help lists the options; a key is an option's long name)`);
     if (COMMAND_LINE_ONLY.has(key)) bad(file, key, "not a setting: give it on the command line");
     if (key === "env" && v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) {
       out.repeated.set(
         key,
         Object.entries(v).map(([name, value]) => {
           if (name === "" || name.includes("=")) bad(file, name, "is not a variable name", "env");
-          return `${name}=${text1(name, value, "must be a string", "env")}`;
+          return `${name}=${scalar(name, value, "must be a string", "env")}`;
         }),
       );
       continue;
@@ -116,10 +117,10 @@ export function load(path: string, given: string, unsafe: boolean): Config {
       if (v) out.flags.add(key);
     } else if (REPEATABLE.has(key)) {
       if (!Array.isArray(v)) bad(file, key, `must be an array, as ${key} = [${q(def.valueHint ?? "VALUE")}], not ${describe(v)}`);
-      out.repeated.set(key, (v as unknown[]).map((item) => place(key, text1(key, item, "each item must be a string"))));
+      out.repeated.set(key, (v as unknown[]).map((item) => place(key, scalar(key, item, "each item must be a string"))));
     } else if (key in OPTIONAL_VALUE && typeof v === "boolean") {
       if (v) out.values.set(key, OPTIONAL_VALUE[key] as string);
-    } else out.values.set(key, place(key, text1(key, v, `must be a string${key in OPTIONAL_VALUE ? " or true" : ""}`)));
+    } else out.values.set(key, place(key, scalar(key, v, `must be a string${key in OPTIONAL_VALUE ? " or true" : ""}`)));
   }
   return { given, text, scanned: out };
 }

@@ -219,6 +219,7 @@ describe("a bad file: one line, FILE:LINE: KEY: reason, and nothing left behind"
     ["a date", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "user = 1979-05-27"], 64, 3, "user"],
     ["a bad value", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "supervise = true", 'restart = "sometimes"'], 64, 4, "restart"],
     ["a bad item of an array", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', 'limit = ["nofile=1024", "nofile=x"]'], 64, 3, "limit"],
+    ["a key that is no option but a property of every object", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', 'toString = "x"'], 64, 3, "toString"],
     ["a key spelt with underscores", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "log_max_size = \"1M\""], 64, 3, "log_max_size"],
     ["a variable name with =", [`program = [${q(PROBE)}]`, 'pidfile = "app.pid"', "[env]", '"A=B" = "x"'], 64, 4, "env.A=B"],
     ["an empty program name", ['program = ["", "x"]', 'pidfile = "app.pid"'], 64, 1, "program"],
