@@ -2,6 +2,7 @@
 // to the same start. Its keys come from the option declarations, as the reader's (src/config.ts).
 // It binds no native code: a command line without -c is printed without loading any.
 import { commands, type Scanned } from "./cli";
+import { fail } from "./errors";
 import { type Args, GROUPS, isPath } from "./groups";
 import { absolute } from "./paths";
 
@@ -11,8 +12,15 @@ export const COMMAND_LINE_ONLY = new Set(["config", "print-config", "check", "js
 /** The file's keys: every start option but those, then program (and env, an option, also a table). */
 export const configKeys = (): string[] => Object.keys(commands.start.args).filter((k) => !COMMAND_LINE_ONLY.has(k));
 
-/** A TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML wants escaped too. */
-const tomlString = (s: string) => JSON.stringify(s).replaceAll("\x7f", "\\u007f");
+/**
+ * A TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML wants escaped too. TOML
+ * holds text: a byte that is not UTF-8 (a lone surrogate here, src/bytes.ts) has no escape there.
+ */
+function tomlString(s: string): string {
+  if (!s.isWellFormed()) fail("usage", `--print-config: "${s}" is not UTF-8 text, which a TOML file cannot hold: give it on the command line`);
+  return JSON.stringify(s).replaceAll("\x7f", "\\u007f");
+}
+
 const tomlKey = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : tomlString(k));
 
 /** # comments, the description wrapped within 80 columns. */

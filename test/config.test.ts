@@ -90,6 +90,15 @@ describe("--print-config round trip", () => {
     for (const line of first.split("\n").filter((l) => l.startsWith("#"))) expect(line.length).toBeLessThanOrEqual(80);
   });
 
+  test("an argument that is not UTF-8 cannot go into a TOML file: exit 64, named", async () => {
+    const p = Bun.spawn(["sh", "-c", `exec "$0" --print-config -p /x.pid -- /bin/echo "$(printf 'a\\377b')"`, BIN], { stdout: "pipe", stderr: "pipe" });
+    expect([await p.exited, await new Response(p.stdout).text(), await new Response(p.stderr).text()]).toEqual([
+      64,
+      "",
+      'daemonize: error: --print-config: "a\\xffb" is not UTF-8 text, which a TOML file cannot hold: give it on the command line\n',
+    ]);
+  });
+
   test("a bad value is refused as a start refuses it, and nothing is printed", async () => {
     const r = await run(["--print-config", "--restart", "sometimes", "-p", "/x.pid", "--", "/bin/true"]);
     expect([r.code, r.stdout, r.stderr]).toEqual([64, "", 'daemonize: error: --restart "sometimes" is not always, on-failure or never\n']);
