@@ -11,6 +11,7 @@ import { COMMAND_LINE_ONLY } from "./toml";
 import { type Entry, untrusted, walk } from "./trust";
 
 const START: Args = commands.start.args;
+const CONFIG_LIMIT = 1 << 20;
 
 export interface Config {
   /** As given on the command line: errors name it so. */
@@ -59,8 +60,10 @@ export function load(path: string, given: string, unsafe: boolean): Config {
   const entries: Entry[] = [];
   let text: string;
   try {
-    if (!isFile(walk(path, undefined, (e) => entries.push(e)).st)) fail("noinput", `config ${given}: not a regular file`);
-    text = readFile(path);
+    const { st } = walk(path, undefined, (e) => entries.push(e));
+    if (!isFile(st)) fail("noinput", `config ${given}: not a regular file`);
+    text = readFile(path, 0, CONFIG_LIMIT);
+    if (st.size > CONFIG_LIMIT || text.length > CONFIG_LIMIT) fail("usage", `config ${given}: larger than 1 MiB`);
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
     return fail(e.errno === E.EACCES ? "noperm" : "noinput", `config ${given}: ${e.message}`);

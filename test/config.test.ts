@@ -265,6 +265,11 @@ describe("a bad file: one line, FILE:LINE: KEY: reason, and nothing left behind"
     expect(await run(["status", "-c", twice])).toEqual({ code: 64, stdout: "", stderr: `daemonize: error: ${twice}:2: TOML: Cannot redefine key 'pidfile'\n` });
   });
 
+  test("a file over 1 MiB: exit 64, named", async () => {
+    const file = config([`program = [${q(PROBE)}]`, `# ${"x".repeat(1 << 20)}`]);
+    expect(await run(["-c", file])).toEqual({ code: 64, stdout: "", stderr: `daemonize: error: config ${file}: larger than 1 MiB\n` });
+  });
+
   test("no program in the file and none given: exit 64, named", async () => {
     const file = config(['pidfile = "app.pid"']);
     expect(await run(["-c", file])).toMatchObject({ code: 64, stderr: `daemonize: error: ${file}: program: not set: give program = ["/path/to/program", "args"] in the file, or the program after --\n` });
