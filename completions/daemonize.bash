@@ -22,6 +22,8 @@ _daemonize() {
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W "start status stop restart signal reopen-logs rotate-logs logs help" -- "$cur") $(compgen -c -- "$cur"))
+  elif [[ $cmd == help ]]; then
+    COMPREPLY=($(compgen -W "start status stop restart signal reopen-logs rotate-logs logs help" -- "$cur"))
   elif [[ $cmd == status ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
   else
