@@ -308,7 +308,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "ionice",
-    arg: { group: "limits", type: "string", valueHint: "CLASS[:LEVEL]", description: `I/O scheduling class: realtime[:LEVEL], best-effort[:LEVEL] (LEVEL from 0, first, to 7; default ${IO_LEVEL}) or idle` },
+    arg: { group: "limits", type: "string", valueHint: "CLASS[:LEVEL]", description: `I/O scheduling class: realtime[:LEVEL], best-effort[:LEVEL] (LEVEL from 0, first, to 7; ${IO_LEVEL} when left out) or idle` },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
