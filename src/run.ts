@@ -15,7 +15,7 @@ async function launch(o: StartOptions): Promise<number> {
       ? await (await import("./supervise")).supervise(o)
       : o.ready
         ? await (await import("./ready")).startReady(o)
-        : (await import("./start")).start(o);
+        : await (await import("./start")).start(o);
     if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
     return 0;
   } catch (e) {
@@ -51,7 +51,8 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "pr
     case "status": {
       const { statuses } = await import("./control");
       const { unsafe } = cmd;
-      const all = typeof unsafe === "boolean" ? statuses(cmd.pidfiles, unsafe) : cmd.pidfiles.flatMap((p, i) => statuses([p], unsafe[i] as boolean));
+      const all =
+        typeof unsafe === "boolean" ? await statuses(cmd.pidfiles, unsafe) : (await Promise.all(cmd.pidfiles.map((p, i) => statuses([p], unsafe[i] as boolean)))).flat();
       const one = all.length === 1;
       if (cmd.json) {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.

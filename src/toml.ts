@@ -1,7 +1,7 @@
 // --print-config: the settings of a command line (and its -c file) as the TOML file -c reads back
 // to the same start. Its keys come from the option declarations, as the reader's (src/config.ts).
 // It binds no native code: a command line without -c is printed without loading any.
-import { commands, type Scanned } from "./cli";
+import { commands, OPTIONAL_VALUE, type Scanned } from "./cli";
 import { fail } from "./errors";
 import { type Args, GROUPS, isPath } from "./groups";
 import { absolute } from "./paths";
@@ -63,6 +63,8 @@ export function toToml(s: Scanned, cwd: string, args: Args): string {
       out.push(...comment(`--${k}: ${def.description ?? ""}`));
       if (s.flags.has(k)) out.push(`${k} = true`);
       else if (s.repeated.has(k)) out.push(`${k} = [${(s.repeated.get(k) ?? []).map((v) => value(k, v)).join(", ")}]`);
+      // An option given without its value (--syslog, --cgroup) is true, as the reader takes it.
+      else if (s.values.get(k) === OPTIONAL_VALUE[k]) out.push(`${k} = true`);
       else out.push(`${k} = ${value(k, s.values.get(k) as string)}`);
     }
   }
