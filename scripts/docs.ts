@@ -68,10 +68,10 @@ const commandOperands = names.filter((n) => SYNOPSIS[n].includes("COMMAND"));
 const sections: Record<string, () => string> = {
   "start-options": () => optionTable("start"),
   "control-options": () =>
-    (["status", "stop", "signal", "reopen-logs", "rotate-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
+    (["status", "stop", "signal", "reload", "reopen-logs", "rotate-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reopen-logs, rotate-logs, logs"),
+  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reload, reopen-logs, rotate-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -101,7 +101,7 @@ function manPage(): string {
     });
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs, rotate-logs and logs", CONTROL_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reload, reopen-logs, rotate-logs and logs", CONTROL_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));

@@ -9,6 +9,7 @@ import { parseSchedule, parseSignal, type Step } from "./signals";
 import { fail } from "./errors";
 import type { CgroupRequest, Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
+import { parseListen } from "./listen";
 
 /** A default duration as the help shows it: 1s, 60s, 250ms. */
 const dur = (ms: number) => (ms % 1000 ? `${ms}ms` : `${ms / 1000}s`);
@@ -28,6 +29,7 @@ const startArgs = {
   "env-file": { group: "process", type: "string", valueHint: "FILE", description: "Read NAME=VALUE lines from FILE" },
   "clear-env": { group: "process", type: "boolean", description: "Start from an empty environment" },
   foreground: { group: "process", type: "boolean", alias: "f", description: "Do the same set-up but exec in place, without detaching (systemd Type=simple, containers)" },
+  listen: { group: "sockets", type: "string", valueHint: "[NAME=]ADDR", description: "Bind tcp:[HOST:]PORT, udp:[HOST:]PORT or unix:PATH as root before the drop and hand it on as fd 3, 4, ... (LISTEN_FDS); repeatable" },
   "keep-fd": { group: "sockets", type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
   supervise: { group: "supervision", type: "boolean", description: "Keep the program running under a small native monitor, which the pidfile names" },
   restart: { group: "supervision", type: "string", valueHint: "WHEN", default: "on-failure", description: "always, on-failure or never: when to start the program again; implies --supervise" },
@@ -76,7 +78,7 @@ const FACILITIES = [
 const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
-export const REPEATABLE = new Set<string>(["env", "keep-fd", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
+export const REPEATABLE = new Set<string>(["env", "keep-fd", "listen", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
 
 const controlArgs = {
   pidfile: { group: "files", type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
@@ -121,6 +123,10 @@ export const commands = {
     args: { ...startArgs, ...stopArgs, help: controlArgs.help },
   },
   signal: { meta: meta("signal", "Send a signal to the daemon", "Send SIGNAL (name or number) to the daemon (to the program, under a monitor)"), args: controlArgs },
+  reload: {
+    meta: meta("reload", "Replace the supervised program with a fresh run, no gap", "Replace the supervised program (--supervise with --ready) with a fresh run of it, with no gap: the old run is stopped only once the new one is ready"),
+    args: controlArgs,
+  },
   "reopen-logs": { meta: meta("reopen-logs", "Make the monitor reopen its log files", "Make the monitor close and reopen the log files it writes (logrotate's postrotate)"), args: controlArgs },
   "rotate-logs": { meta: meta("rotate-logs", "Make the monitor rotate its log files now", "Make the monitor rotate the log files it writes now, as if --log-max-size had been reached"), args: controlArgs },
   logs: {
@@ -143,6 +149,7 @@ export const SYNOPSIS: Record<CommandName, string> = {
   stop: "",
   restart: "[[--] PROGRAM [ARGS...]]",
   signal: "SIGNAL",
+  reload: "",
   "reopen-logs": "",
   "rotate-logs": "",
   logs: "",
@@ -424,6 +431,7 @@ export function startOf({ flags, values, repeated, program }: Scanned, cwd: stri
     clearEnv: flags.has("clear-env"),
     foreground: flags.has("foreground"),
     keepFds: [...new Set((repeated.get("keep-fd") ?? []).map(parseFd))].sort((x, y) => x - y),
+    listen: (repeated.get("listen") ?? []).map((l) => parseListen(l, cwd)),
     oknodo: flags.has("oknodo"),
     unsafe: flags.has("unsafe"),
     verbose: flags.has("verbose"),
@@ -460,7 +468,7 @@ export type Command =
   | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean | boolean[] }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
   | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean }
-  | { name: "reopen-logs" | "rotate-logs"; pidfile: string; unsafe: boolean; verbose: boolean }
+  | { name: "reopen-logs" | "rotate-logs" | "reload"; pidfile: string; unsafe: boolean; verbose: boolean }
   | { name: "logs"; pidfile: string; lines: number; follow: boolean; unsafe: boolean };
 
 const commandNames = Object.keys(commands) as CommandName[];
@@ -554,7 +562,7 @@ export async function parseCommandLine(argv: string[], cwd: string): Promise<Com
     return { name, pidfile, signal: parseSignal(operands[0] as string), unsafe, verbose: flags.has("verbose") };
   }
   if (operands.length > 0) usage(`unexpected argument ${JSON.stringify(operands[0])}`);
-  if (name === "reopen-logs" || name === "rotate-logs") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
+  if (name === "reopen-logs" || name === "rotate-logs" || name === "reload") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
   if (name === "logs") {
     const lines = values.get("lines") ?? "10";
     if (!/^\d{1,7}$/.test(lines)) usage(`--lines ${JSON.stringify(lines)} is not a number of lines`);

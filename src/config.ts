@@ -4,10 +4,10 @@
 // file are taken against the file's directory. --print-config writes such a file (src/toml.ts).
 import { commands, OPTIONAL_VALUE, REPEATABLE, type Scanned } from "./cli";
 import { DaemonizeError, fail } from "./errors";
-import { type Args, isPath } from "./groups";
+import type { Args } from "./groups";
 import { absolute, dirname } from "./paths";
 import { E, isFile, OsError, readFile } from "./sys";
-import { COMMAND_LINE_ONLY } from "./toml";
+import { anchored, COMMAND_LINE_ONLY } from "./toml";
 import { type Entry, untrusted, walk } from "./trust";
 
 const START: Args = commands.start.args;
@@ -80,12 +80,8 @@ export function load(path: string, given: string, unsafe: boolean): Config {
   const file = { given, text };
   const out: Scanned = { flags: new Set(), values: new Map(), repeated: new Map(), program: [] };
   const dir = dirname(path);
-  // A relative path means the file's directory, except a working directory inside a chroot.
-  const place = (key: string, value: string) => {
-    if (key === "ready" && value.startsWith("file:")) return `file:${absolute(dir, value.slice(5))}`;
-    // An empty value stays empty, to be refused as on the command line.
-    return value !== "" && isPath(START[key] as Args[string]) && !(key === "chdir" && "chroot" in table) ? absolute(dir, value) : value;
-  };
+  // An empty value stays empty, to be refused as on the command line.
+  const place = (key: string, value: string) => anchored(key, value, dir, "chroot" in table);
   const scalar = (key: string, v: unknown, what: string, table?: string): string => {
     if (typeof v === "string") return v;
     if (typeof v === "number" && Number.isFinite(v)) return String(v);

@@ -6,6 +6,20 @@ import { fail } from "./errors";
 import { type Args, GROUPS, isPath } from "./groups";
 import { absolute } from "./paths";
 
+/**
+ * A value with its relative path made absolute against `base`: an option whose value is a path
+ * (but a working directory inside a chroot), --ready file:PATH and --listen [NAME=]unix:PATH.
+ * The command line's are taken against the caller's directory, a config file's against its own.
+ */
+export function anchored(key: string, value: string, base: string, chroot: boolean): string {
+  if (value === "") return value;
+  if (key === "ready" && value.startsWith("file:")) return `file:${absolute(base, value.slice(5))}`;
+  const unix = key === "listen" ? /^((?:[^:=]*=)?unix:)(.+)$/.exec(value) : null;
+  if (unix) return `${unix[1]}${absolute(base, unix[2] as string)}`;
+  const def = commands.start.args[key as keyof typeof commands.start.args] as Args[string] | undefined;
+  return def && isPath(def) && !(key === "chdir" && chroot) ? absolute(base, value) : value;
+}
+
 /** Options that say what to do this time, not how the service runs: never in a file. */
 export const COMMAND_LINE_ONLY = new Set(["config", "print-config", "check", "json", "help", "version"]);
 
@@ -52,8 +66,7 @@ export function toToml(s: Scanned, cwd: string, args: Args): string {
     `program = [${s.program.map((w, i) => tomlString(i === 0 && w.includes("/") ? absolute(cwd, w) : w)).join(", ")}]`,
   ];
   const keys = configKeys().filter((k) => k !== "env" && k in args && (s.flags.has(k) || s.values.has(k) || s.repeated.has(k)));
-  const value = (k: string, v: string) =>
-    tomlString(isPath(args[k] as Args[string]) && !(k === "chdir" && s.values.has("chroot")) ? absolute(cwd, v) : k === "ready" && v.startsWith("file:") ? `file:${absolute(cwd, v.slice(5))}` : v);
+  const value = (k: string, v: string) => tomlString(anchored(k, v, cwd, s.values.has("chroot")));
   for (const group of Object.keys(GROUPS) as (keyof typeof GROUPS)[]) {
     const mine = keys.filter((k) => args[k]?.group === group);
     if (mine.length === 0) continue;

@@ -136,6 +136,26 @@ describe("starting from a file", () => {
     expect(existsSync(`${dir}/app.log`)).toBe(true);
   });
 
+  test("every kind of relative path in the file is taken against the file's directory", async () => {
+    const dir = tempDir();
+    const file = config(
+      ['program = ["bin/app", "data/x"]', 'pidfile = "app.pid"', 'env-file = "app.env"', "supervise = true", 'ready = "file:run/ready"', 'listen = ["web=unix:run/web.sock"]', 'chdir = "srv"'],
+      dir,
+    );
+    const parsed = Bun.TOML.parse((await run(["--print-config", "-c", file], { cwd: "/tmp" })).stdout);
+    expect(parsed).toMatchObject({
+      program: [`${dir}/bin/app`, "data/x"],
+      pidfile: `${dir}/app.pid`,
+      "env-file": `${dir}/app.env`,
+      ready: `file:${dir}/run/ready`,
+      listen: [`web=unix:${dir}/run/web.sock`],
+      chdir: `${dir}/srv`,
+    });
+    // A working directory inside a chroot stays inside it.
+    const chrooted = config(['program = ["/bin/app"]', 'chroot = "jail"', 'chdir = "srv"'], dir, "jail.toml");
+    expect(Bun.TOML.parse((await run(["--print-config", "-c", chrooted])).stdout)).toMatchObject({ chroot: `${dir}/jail`, chdir: "srv" });
+  });
+
   test("options on the command line override the file; -E sets one variable; words after -- replace program", async () => {
     const dir = tempDir();
     const file = config(['program = ["/bin/false"]', 'pidfile = "app.pid"', 'umask = "027"', 'env = ["A=file", "B=file"]'], dir);
@@ -193,6 +213,20 @@ describe("every command with -c", () => {
     expect(alive(second)).toBe(false);
     expect(existsSync(`${dir}/app.pid`)).toBe(false);
     expect((await run(["status", "-c", file])).code).toBe(3);
+  });
+
+  test("reload -c: a new run from the file's settings, ready before the old one is stopped", async () => {
+    const dir = tempDir();
+    const file = config(['program = ["/bin/sh", "-c", "echo >&3; exec sleep 100"]', 'pidfile = "app.pid"', "supervise = true", 'ready = "fd:3"'], dir);
+    expect((await run(["-c", file])).code).toBe(0);
+    track(readPid(`${dir}/app.pid`));
+    const child = async () => (JSON.parse((await run(["status", "--json", "-c", file])).stdout) as { child: number }).child;
+    const before = await child();
+    expect(await run(["reload", "-c", file])).toMatchObject({ code: 0, stderr: "" });
+    const after = await child();
+    expect(after).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect((await run(["stop", "-c", file])).code).toBe(0);
   });
 
   test("status of many files at once, as a shell glob gives them; the exit code is the most severe", async () => {
