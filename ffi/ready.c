@@ -20,7 +20,7 @@ enum { NONE, NOTIFY, FD, TCP, FILEPATH };
 /* Exiting closes fd:N before the exit itself shows: a close counts only once the program outlived it this long. */
 #define CLOSED_MS (2 * PROBE_MS)
 
-static int kind = NONE, target = -1;
+static int kind = NONE, target = -1, listening;
 static int sock = -1, pipe_rd = -1, pipe_wr = -1;
 static struct sockaddr_storage peer;
 static socklen_t peer_len;
@@ -28,6 +28,47 @@ static char path[PATH_MAX], dir[PATH_MAX];
 static char status[256];
 static pid_t mainpid;
 static int64_t closed_at; /* when fd:N was closed without a newline */
+
+int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *out_len)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
+	const char *port = spec;
+	if (colon) {
+		size_t len = (size_t)(colon - spec);
+		if (len == 0 || len >= sizeof host)
+			return -EINVAL;
+		memcpy(host, spec, len);
+		host[len] = 0;
+		port = colon + 1;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (*end || end == port || p < 1 || p > 65535)
+		return -EINVAL;
+	/* [::1] as well as ::1 */
+	char *h = host;
+	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+		h[strlen(h) - 1] = 0;
+		h++;
+	}
+	if (!strcmp(h, "localhost"))
+		h = "127.0.0.1";
+	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+	memset(out, 0, sizeof *out);
+	if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)p);
+		*out_len = sizeof *v4;
+	} else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)p);
+		*out_len = sizeof *v6;
+	} else
+		return -EINVAL;
+	return 0;
+}
 
 int ready_config(const char *how)
 {
@@ -45,51 +86,19 @@ int ready_config(const char *how)
 		strcpy(path, how + 5);
 		return kind = FILEPATH, 0;
 	}
-	if (!strncmp(how, "tcp:", 4)) {
-		const char *spec = how + 4, *colon = strrchr(spec, ':');
-		char host[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
-		const char *port = spec;
-		if (colon) {
-			size_t len = (size_t)(colon - spec);
-			if (len == 0 || len >= sizeof host)
-				return -EINVAL;
-			memcpy(host, spec, len);
-			host[len] = 0;
-			port = colon + 1;
-		}
-		char *end;
-		long p = strtol(port, &end, 10);
-		if (*end || end == port || p < 1 || p > 65535)
-			return -EINVAL;
-		/* [::1] as well as ::1 */
-		char *h = host;
-		if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-			h[strlen(h) - 1] = 0;
-			h++;
-		}
-		if (!strcmp(h, "localhost"))
-			h = "127.0.0.1";
-		struct sockaddr_in *v4 = (struct sockaddr_in *)&peer;
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&peer;
-		memset(&peer, 0, sizeof peer);
-		if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
-			v4->sin_family = AF_INET;
-			v4->sin_port = htons((uint16_t)p);
-			peer_len = sizeof *v4;
-		} else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
-			v6->sin6_family = AF_INET6;
-			v6->sin6_port = htons((uint16_t)p);
-			peer_len = sizeof *v6;
-		} else
-			return -EINVAL;
+	if (!strncmp(how, "tcp:", 4) && ready_address(how + 4, &peer, &peer_len) == 0)
 		return kind = TCP, 0;
-	}
 	return -EINVAL;
 }
 
 int ready_wanted(void)
 {
 	return kind != NONE;
+}
+
+void ready_listen(void)
+{
+	listening = 1;
 }
 
 int ready_probed(void)
@@ -115,7 +124,7 @@ static socklen_t address(const char *name, struct sockaddr_un *a)
 long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
 {
 	env[0] = 0;
-	if (kind != NOTIFY)
+	if (kind != NOTIFY && !listening)
 		return 0;
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0)
@@ -215,11 +224,12 @@ void ready_armed(void)
 
 int ready_pollfd(struct pollfd *p)
 {
-	int fd = kind == NOTIFY ? sock : kind == FD ? pipe_rd : -1;
-	if (fd < 0)
-		return 0;
-	*p = (struct pollfd){ fd, POLLIN, 0 };
-	return 1;
+	int n = 0;
+	if (sock >= 0)
+		p[n++] = (struct pollfd){ sock, POLLIN, 0 };
+	if (kind == FD && pipe_rd >= 0)
+		p[n++] = (struct pollfd){ pipe_rd, POLLIN, 0 };
+	return n;
 }
 
 /*
@@ -248,7 +258,19 @@ static void parse(char *msg, size_t len, struct ready_event *e)
 		if (next)
 			*next++ = 0;
 		if (!strcmp(line, "READY=1"))
-			e->ready = 1;
+			e->ready = kind == NOTIFY;
+		else if (!strcmp(line, "WATCHDOG=1"))
+			e->watchdog |= WATCHDOG_PING;
+		else if (!strcmp(line, "WATCHDOG=trigger"))
+			e->watchdog |= WATCHDOG_TRIGGER;
+		else if (!strncmp(line, "WATCHDOG_USEC=", 14)) {
+			char *end;
+			long long n = strtoll(line + 14, &end, 10);
+			if (!*end && end != line + 14 && n >= 0) {
+				e->watchdog |= WATCHDOG_PERIOD;
+				e->watchdog_usec = n;
+			}
+		}
 		else if (!strncmp(line, "STATUS=", 7)) {
 			snprintf(status, sizeof status, "%s", line + 7);
 			e->status = 1;
@@ -340,12 +362,17 @@ static int connects(void)
 	return ok;
 }
 
-void ready_check(pid_t main, struct ready_event *e)
+void ready_listened(pid_t main, struct ready_event *e)
 {
 	memset(e, 0, sizeof *e);
-	if (kind == NOTIFY && sock >= 0)
+	if (sock >= 0)
 		read_notify(main, e);
-	else if (kind == FD && pipe_rd >= 0)
+}
+
+void ready_check(pid_t main, struct ready_event *e)
+{
+	ready_listened(main, e);
+	if (kind == FD && pipe_rd >= 0)
 		read_fd(e);
 	else if (kind == TCP)
 		e->ready = connects();

@@ -37,15 +37,15 @@ const SAMPLES: Record<string, string> = {
   SIZE: "1M",
   "[=FACILITY]": "local3",
   TAG: "my-app",
-  // The value names of options under way elsewhere: --listen, --cgroup, --cgroup-set, --health.
+  // --listen, --cgroup, --cgroup-set, --health.
   "[NAME=]ADDR": "web=tcp:127.0.0.1:8080",
   "[=PATH]": "daemonize/app",
   "FILE=VALUE": "pids.max=64",
   PROBE: "tcp:127.0.0.1:9",
 };
 
-/** What makes every option valid beside it: a pidfile, a monitor that writes the logs, readiness. */
-const BASE = ["-p", "app.pid", "--supervise", "--syslog", "--ready", "notify"];
+/** What makes every option valid beside it: a pidfile, a monitor that writes the logs, readiness, a health probe. */
+const BASE = ["-p", "app.pid", "--supervise", "--syslog", "--ready", "notify", "--health", "tcp:127.0.0.1:9"];
 const PROGRAM = ["--", "/bin/echo", "two words", "it's", "-x", "ünïcode", "\u007f"];
 
 function flagsOf(key: string): string[] {
