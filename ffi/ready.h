@@ -11,6 +11,7 @@
 #define DZ_READY_H
 #include "child.h"
 #include <poll.h>
+#include <sys/socket.h>
 
 /* How often tcp: and file: are probed while a program is not ready yet. */
 #define PROBE_MS 50
@@ -24,7 +25,22 @@ struct ready_event {
 	int status;        /* STATUS= changed: ready_status() */
 };
 
-/* "notify", "fd:N", "tcp:[HOST:]PORT" or "file:PATH"; 0, or -EINVAL. */
+/* --ready's argument, parsed. */
+struct ready_how {
+	int kind;         /* READY_NOTIFY, READY_FD, READY_TCP or READY_FILE */
+	int fd;           /* fd:N */
+	const char *path; /* file:PATH, in the argument */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+/*
+ * "notify", "fd:N", "tcp:[HOST:]PORT" or "file:PATH": 0, or why it is refused
+ * (REFUSED_*), the kind and fd filled in as far as it was read. The one
+ * grammar: the launcher checks an argument with it before anything starts.
+ */
+HIDDEN int ready_parse(const char *how, struct ready_how *out);
+/* The protocol the waits below use: 0, or -EINVAL for an argument ready_parse refuses. */
 HIDDEN int ready_config(const char *how);
 HIDDEN int ready_wanted(void);
 /*

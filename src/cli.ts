@@ -319,29 +319,15 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   return policy;
 }
 
-function parseReady(values: Map<string, string>, cwd: string, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
+function parseReady(values: Map<string, string>): Readiness | undefined {
   const how = values.get("ready");
+  const timeout = values.get("ready-timeout");
   if (how === undefined) {
-    if (values.has("ready-timeout")) usage("--ready-timeout goes with --ready");
+    if (timeout !== undefined) usage("--ready-timeout goes with --ready");
     return undefined;
   }
-  const fd = /^fd:(\d{1,9})$/.exec(how);
-  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(how);
-  if (!(how === "notify" || fd || tcp || /^file:./.test(how))) usage(`--ready ${JSON.stringify(how)} is not notify, fd:N, tcp:[HOST:]PORT or file:PATH`);
-  if (fd && Number(fd[1]) < 3) usage(`--ready ${how}: stdin, stdout and stderr are daemonize's; use fd 3 or above`);
-  if (fd && keepFds.includes(Number(fd[1]))) usage(`--ready ${how}: fd ${fd[1]} is also given with --keep-fd`);
-  if (tcp && (Number(tcp[2]) < 1 || Number(tcp[2]) > 65535)) usage(`--ready ${how}: no such port`);
-  // Nothing is looked up: a name could stand for anything by the time it resolves.
-  const host = tcp?.[1]?.replace(/^\[(.*)\]$/, "$1");
-  const ipv4 = host !== undefined && /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((n) => Number(n) < 256);
-  if (host !== undefined && host !== "localhost" && !ipv4 && !/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(host))
-    usage(`--ready ${how}: HOST must be an IP address or localhost`);
-  // In the foreground no launcher is left to wait, but a monitor is.
-  if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
-  // The path as the launcher sees it, wherever the monitor that looks for it runs.
-  const resolved = how.startsWith("file:") ? `file:${absolute(cwd, how.slice(5))}` : how;
-  const timeout = values.get("ready-timeout");
-  return { how: resolved, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
+  // HOW has one grammar, ffi/ready.c's: src/ready.ts checks it with that parser before anything starts.
+  return { how, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
 }
 
 /** Maps the scanned command line to StartOptions, checking every value's syntax. */
@@ -356,7 +342,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
   const value = valueOf(values);
   const log = value("log");
   const given = (option: string): Given => (flags.has(option) ? true : (repeated.get(option) ?? values.get(option)));
-  const options: StartOptions = {
+  return {
     argv: program,
     cwd,
     pidfile: value("pidfile"),
@@ -380,9 +366,8 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     check: flags.has("check"),
     json: flags.has("json"),
     supervise: parsePolicy(values, flags, flags.has("foreground"), values.get("pidfile")),
+    ready: parseReady(values),
   };
-  options.ready = parseReady(values, cwd, options.keepFds, options.foreground, options.supervise !== undefined);
-  return options;
 }
 
 function stopSchedule(values: Map<string, string>): Step[] {

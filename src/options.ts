@@ -58,7 +58,7 @@ export interface Relay {
 }
 
 export interface Readiness {
-  /** notify, fd:N, tcp:[HOST:]PORT or file:PATH, as given. */
+  /** notify, fd:N, tcp:[HOST:]PORT or file:PATH, as given; once checked (src/ready.ts readiness), file:'s PATH is absolute. */
   how: string;
   /** Milliseconds. */
   timeout: number;

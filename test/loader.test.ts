@@ -84,4 +84,15 @@ describe("a native side that cannot load", () => {
     expect([code, stdout, stderr]).toEqual([71, "", "daemonize: error: cannot load the native library: memfd_create failed\n"]);
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  // They load no native code at all, so a native side that cannot load does not matter to them.
+  test.skipIf(missing("seccomp filter", ["python3", "python3"]))("does not stop --version, --help or a usage error", () => {
+    const without = (...args: string[]) => {
+      const r = Bun.spawnSync(["python3", "-c", WITHOUT_MEMFD, BIN, ...args], { stdout: "pipe", stderr: "pipe" });
+      return [r.exitCode, r.stdout.toString().split("\n")[0], r.stderr.toString()];
+    };
+    expect(without("--version")).toEqual([0, expect.stringMatching(/^daemonize \d/), ""]);
+    expect(without("stop", "--help")).toEqual([0, expect.stringContaining("daemonize stop"), ""]);
+    expect(without("--ready-timeout", "1s", "--", PROBE)).toEqual([64, "", "daemonize: error: --ready-timeout goes with --ready\n"]);
+  });
 });
