@@ -8,6 +8,7 @@
  * every run of the program.
  */
 #include "child.h"
+#include "cgroup.h"
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -312,6 +313,9 @@ long child_setup(const struct dz_spec *s, int *step)
 		if ((r = (call)) < 0)  \
 			return r;      \
 	} while (0)
+	/* --cgroup, where the process was not born in it: first, so that nothing the program forks is outside. */
+	if (s->cgroup_fd >= 0)
+		TRY(STEP_CGROUP, cgroup_join((int)s->cgroup_fd));
 	/* While root: raising a hard limit, a negative nice, a real-time policy and a negative OOM score need it. */
 	TRY(STEP_LIMITS, set_limits(s));
 	if (s->nice != SETTING_UNSET)

@@ -6,6 +6,7 @@
  * to report, and only then lets the daemon exec. No JavaScript may run in a
  * child of a Bun process, so all of this is native.
  */
+#include "cgroup.h"
 #include "proc.h"
 #include "ready.h"
 #include <fcntl.h>
@@ -35,20 +36,30 @@ struct child_args {
 	 * daemon's pid, and whether it got as far as calling execve. */
 	volatile pid_t daemon;
 	volatile int execing;
+	/* The daemon was born in its cgroup (--cgroup), and skips joining it. */
+	volatile int placed;
 };
 
 static int grandchild(void *p)
 {
 	struct child_args *a = p;
 	int step;
-	long r = child_setup(a->spec, &step);
+	/* Born in its cgroup: a copy of the spec without it, as the launcher's is shared. */
+	struct dz_spec born;
+	const struct dz_spec *s = a->spec;
+	if (a->placed) {
+		born = *s;
+		born.cgroup_fd = -1;
+		s = &born;
+	}
+	long r = child_setup(s, &step);
 	if (r < 0) {
 		child_report(a->status_fd, step, r);
 		sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
 	}
-	if (a->spec->check) {
+	if (s->check) {
 		/* --check: a throwaway daemon, as the target user, asks what the exec would say. */
-		r = child_probe_exec(a->spec);
+		r = child_probe_exec(s);
 		child_report(a->status_fd, r < 0 ? STEP_EXEC : STEP_READY, r);
 		sys3(SYS_exit, 0, 0, 0);
 	}
@@ -59,14 +70,14 @@ static int grandchild(void *p)
 	if (r != 1)
 		sys3(SYS_exit, 0, 0, 0); /* the launcher gave up (lost the pidfile race, or died) */
 	/* The monitor reports its first run on this copy; the close-on-exec one still reports a failed exec. */
-	int keep = (int)a->spec->report_fd;
+	int keep = (int)s->report_fd;
 	if (keep >= 0 && (r = keep == a->status_fd ? sys3(SYS_fcntl, keep, F_SETFD, 0) : sys3(SYS_dup3, a->status_fd, keep, 0)) < 0) {
 		child_report(a->status_fd, STEP_FDS, r);
 		sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
 	}
 	unblock_all();
 	a->execing = 1;
-	r = child_exec(a->spec);
+	r = child_exec(s);
 	a->execing = 0;
 	child_report(a->status_fd, STEP_EXEC, r);
 	sys3(SYS_exit, RUN_NOT_STARTED, 0, 0);
@@ -85,7 +96,16 @@ static int intermediate(void *p)
 		return 1;
 	}
 	/* This session leader exits, so the daemon can never acquire a terminal.
-	 * glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
+	 * --cgroup: the daemon is born in its cgroup where the kernel can do it (clone3);
+	 * where it refuses, no child exists, and a plain clone's first step joins instead. */
+	a->placed = a->spec->cgroup_fd >= 0;
+	if (a->placed) {
+		a->daemon = cgroup_clone_vm(grandchild, a->stack, a->stack_size, a, (int)a->spec->cgroup_fd);
+		a->placed = a->daemon > 0;
+		if (a->placed)
+			return 0;
+	}
+	/* glibc's clone sets up the new stack; the launcher is suspended (CLONE_VFORK),
 	 * so the errno it may write cannot race with anything. */
 	a->daemon = clone(grandchild, a->stack + a->stack_size, CLONE_VM | SIGCHLD, a);
 	if (a->daemon < 0)
@@ -251,7 +271,7 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[0]), close(status[1]), close(go[0]), close(go[1]);
 		return fail(res, STEP_FORK, ENOMEM);
 	}
-	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE, 0, 0 };
+	args = (struct child_args){ s, status[1], go[0], status[0], go[1], args.stack, STACK_SIZE, 0, 0, 0 };
 	uint64_t old;
 	block_all(&old);
 	pid_t child = clone(intermediate, first + STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);

@@ -16,7 +16,12 @@
  * pidfile, which the monitor holds open and locked for its whole life (its
  * fields: MONITOR_STATE_FIELDS in src/contract.ts), and the program's last
  * STATUS= (sd_notify) in XATTR_STATUS.
+ *
+ * With --cgroup (the key cgroup=PATH) every run is born in that cgroup, and the
+ * monitor stays outside it: a stop ends everything in it, and it is removed
+ * when the monitor exits.
  */
+#include "cgroup.h"
 #include "ready.h"
 #include "relay.h"
 #include "tree.h"
@@ -60,7 +65,7 @@ static struct {
 static pid_t self, run_pid, run_pgid;
 static int run_status = -1; /* the run's status pipe, until it execs */
 static int report_fd = -1, lock_fd = -1, sfd = -1;
-static const char *pidfile;
+static const char *pidfile, *cgroup_path;
 static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
@@ -144,10 +149,18 @@ static int last_status(void)
 	return last_code >= 0 ? last_code : 128 + last_signal;
 }
 
+/* The tree is gone by now: the cgroup is empty. */
+static void leave_cgroup(void)
+{
+	if (cgroup_path)
+		cgroup_remove(cgroup_path);
+}
+
 static void finish(int code)
 {
 	relay_drain(1);
 	ready_close();
+	leave_cgroup();
 	if (code == 0)
 		remove_pidfile();
 	_exit(code);
@@ -181,9 +194,13 @@ static void start_run(void)
 		p[0] = p[1] = -1;
 	}
 	ready_clear(p, 2);
-	pid_t pid = fork();
+	int placed = 0;
+	pid_t pid = spec.cgroup_fd >= 0 ? cgroup_fork((int)spec.cgroup_fd, &placed) : fork();
 	if (pid == 0) {
 		close(p[0]);
+		/* Born in the cgroup: no join (this is the child's own copy of the spec). */
+		if (placed)
+			spec.cgroup_fd = -1;
 		setpgid(0, 0);
 		int step;
 		long r = child_setup(&spec, &step);
@@ -340,6 +357,9 @@ static void stop_tree(enum goal why)
 	scan_at = t + SCAN_MS;
 	tree_begin();
 	tree_signal(run_pid, run_pgid, SIGTERM);
+	/* Those of the tree that are not yet the monitor's children, setsid or not. */
+	if (spec.cgroup_fd >= 0)
+		cgroup_signal((int)spec.cgroup_fd, SIGTERM);
 }
 
 static int succeeded(void)
@@ -396,7 +416,7 @@ static void restart_now(int counted)
 /* Called whenever the tree may have emptied. */
 static void tree_check(void)
 {
-	if (goal == NONE || run_pid > 0 || tree_left())
+	if (goal == NONE || run_pid > 0 || tree_left() || (spec.cgroup_fd >= 0 && cgroup_populated((int)spec.cgroup_fd) > 0))
 		return;
 	/* What the ended run wrote last is in the log before anything else happens. */
 	relay_drain(1);
@@ -411,6 +431,7 @@ static void tree_check(void)
 		/* In the foreground no launcher is left to remove the pidfile this process published. */
 		if (report_fd < 0)
 			remove_pidfile();
+		leave_cgroup();
 		_exit(first_failure);
 		break;
 	case RESTART_RUN:
@@ -565,7 +586,7 @@ static void configure(int argc, char **argv)
 	spec.dir = "/";
 	spec.exec_fd = spec.report_fd = -1;
 	spec.pdeath = SIGKILL;
-	spec.ready_fd = spec.ready_to = -1;
+	spec.ready_fd = spec.ready_to = spec.cgroup_fd = -1;
 	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		/* Split without writing to argv, which ps shows as it is. */
@@ -587,6 +608,15 @@ static void configure(int argc, char **argv)
 			pidfile = v;
 		else if (!strcmp(k, "path"))
 			spec.path = v;
+		else if (!strcmp(k, "cgroup")) {
+			cgroup_path = v;
+			spec.cgroup_fd = open(v, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (spec.cgroup_fd < 0) {
+				say("cgroup %s: %s", v, strerror(errno));
+				report_first(STEP_CGROUP, -errno);
+				_exit(EXIT_OSERR);
+			}
+		}
 		else if (!strcmp(k, "root"))
 			spec.root = v;
 		else if (!strcmp(k, "dir"))
@@ -740,10 +770,16 @@ int main(int argc, char **argv)
 			if (!killing && t >= kill_at) {
 				killing = 1;
 				tree_signal(run_pid, run_pgid, SIGKILL);
+				if (spec.cgroup_fd >= 0)
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			if (t >= scan_at) {
 				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
+				/* KILL to each, not cgroup.kill: after one, this kernel (6.18) kills every later child
+				 * born in the cgroup with CLONE_INTO_CGROUP, as its kill count no longer matches. */
+				if (killing && spec.cgroup_fd >= 0)
+					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();

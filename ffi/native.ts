@@ -67,6 +67,11 @@ const groups = {
     dz_kill: { args: [T.i32, T.i32], returns: T.i32 },
     dz_sigqueue: { args: [T.i32, T.i32, T.i32, T.i32], returns: T.i32 },
   },
+  /** --cgroup: making a cgroup, ending what is in one, and removing it. */
+  cgroup: {
+    dz_mkdir: { args: [T.ptr], returns: T.i32 },
+    dz_cgroup_end: { args: [T.ptr, T.i64], returns: T.i32 },
+  },
   /** A start that waits: --ready, and --supervise's monitor image. */
   waits: {
     dz_interrupt_catch: { args: [], returns: T.i32 },

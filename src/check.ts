@@ -57,8 +57,15 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       close(await monitorImage());
       t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
     }
-    const { who, program, pidfile, spec, stdio } = prepare(o, t);
+    const { who, program, pidfile, spec, stdio, leftCgroup } = prepare(o, t);
     try {
+      if (o.cgroup || leftCgroup !== undefined) {
+        const cgroup = await import("./cgroup");
+        const left = leftCgroup !== undefined && pidfile ? cgroup.leftBehind(leftCgroup, pidfile, false) : undefined;
+        t.begin("cgroup");
+        if (o.cgroup) t.pass(`${cgroup.describe(o.cgroup, pidfile)}${left ? `; ${left}` : ""}`);
+        else if (left) t.pass(left);
+      }
       const as = who && who.uid >= 0 ? `uid ${who.uid}` : `uid ${process.geteuid?.() ?? 0}`;
       const setUp = `limits${spec.root ? `, chroot ${spec.root}` : ""}, groups, gid, uid, chdir ${spec.dir}, umask, stdio, fds, every setting read back, and signals`;
       t.begin("daemon");

@@ -7,7 +7,7 @@ import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { fail } from "./errors";
-import type { Policy, Readiness, Relay, StartOptions } from "./options";
+import type { CgroupRequest, Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
 
 /** A default duration as the help shows it: 1s, 60s, 250ms. */
@@ -47,14 +47,19 @@ const startArgs = {
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
   syslog: { type: "string", valueHint: "[=FACILITY]", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
   "syslog-socket": { type: "string", valueHint: "PATH", description: "The syslog socket (default /dev/log)" },
+  cgroup: { type: "string", valueHint: "[=PATH]", description: "Run the program in a cgroup v2 of its own, which stop empties and removes (--cgroup alone: daemonize/NAME, NAME from the pidfile)" },
+  "cgroup-set": { type: "string", valueHint: "FILE=VALUE", description: "Write VALUE to the cgroup's FILE before the program runs: memory.max=512M, pids.max=256 (repeatable; implies --cgroup)" },
   verbose: { type: "boolean", alias: "v", description: "Say what is done" },
   quiet: { type: "boolean", alias: "q", description: "Print errors only" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
   version: { type: "boolean", alias: "V", description: "Show the version" },
 } as const satisfies ArgsDef;
 
+/** --cgroup without PATH; no argument can hold a NUL. */
+const DERIVED = "\0";
+
 /** Options whose value may be left out, and what they mean then: --syslog, or --syslog=local0. */
-const OPTIONAL_VALUE: Record<string, string> = { syslog: "daemon" };
+const OPTIONAL_VALUE: Record<string, string> = { syslog: "daemon", cgroup: DERIVED };
 
 /** Log options that bring in the monitor to write the logs. */
 const RELAY = ["log-max-size", "log-timestamps", "syslog"] as const;
@@ -68,7 +73,7 @@ const FACILITIES = [
 const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
-const REPEATABLE = new Set<string>(["env", "keep-fd", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
+const REPEATABLE = new Set<string>(["env", "keep-fd", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
 
 const controlArgs = {
   pidfile: { type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
@@ -280,11 +285,37 @@ function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | un
   };
 }
 
-function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground: boolean, pidfile: string | undefined): Policy | undefined {
+function parseCgroup(values: Map<string, string>, repeated: Map<string, string[]>): CgroupRequest | undefined {
+  const path = values.get("cgroup");
+  const set = repeated.get("cgroup-set") ?? [];
+  if (path === undefined && set.length === 0) return undefined;
+  if (path !== undefined && path !== DERIVED) {
+    if (path === "" || path.split("/").some((part) => part === "." || part === ".."))
+      usage(`--cgroup=${JSON.stringify(path)}: give a cgroup path without . or .. (relative ones are under daemonize's own directory)`);
+  }
+  if ((path === undefined || path === DERIVED) && !values.has("pidfile")) usage("--cgroup without a PATH needs --pidfile: the cgroup's name is derived from it");
+  const stop = values.get("stop-timeout");
+  return {
+    path: path === DERIVED ? undefined : path,
+    set: set.map((item) => {
+      const eq = item.indexOf("=");
+      const file = item.slice(0, eq);
+      if (eq <= 0 || !/^[a-z][a-z0-9_]*\.[a-zA-Z0-9_.]+$/.test(file))
+        usage(`--cgroup-set ${JSON.stringify(item)} is not FILE=VALUE with a cgroup file (memory.max, pids.max, cpu.max, …)`);
+      // Writing these moves processes into the cgroup, which stop would then end, or kills it at once.
+      if (["cgroup.procs", "cgroup.threads", "cgroup.kill"].includes(file)) usage(`--cgroup-set ${file}: not a setting; it moves or kills processes`);
+      return [file, item.slice(eq + 1)] as [string, string];
+    }),
+    stopTimeout: stop === undefined ? DEFAULTS.stopTimeout : parseDuration(stop, "stop-timeout"),
+  };
+}
+
+function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground: boolean, pidfile: string | undefined, cgroup: boolean): Policy | undefined {
   const restart = values.get("restart");
   const relay = parseRelay(values, flags);
   if (!flags.has("supervise") && restart === undefined) {
-    const stray = POLICY.find((name) => values.has(name));
+    // A plain daemon's cgroup is emptied by stop, which waits --stop-timeout before it kills.
+    const stray = POLICY.find((name) => values.has(name) && !(name === "stop-timeout" && cgroup));
     if (stray) usage(`--${stray} goes with --supervise`);
     if (!relay) return undefined;
   }
@@ -342,7 +373,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
   const value = valueOf(values);
   const log = value("log");
   const given = (option: string): Given => (flags.has(option) ? true : (repeated.get(option) ?? values.get(option)));
-  return {
+  const options: StartOptions = {
     argv: program,
     cwd,
     pidfile: value("pidfile"),
@@ -365,9 +396,11 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     quiet: flags.has("quiet"),
     check: flags.has("check"),
     json: flags.has("json"),
-    supervise: parsePolicy(values, flags, flags.has("foreground"), values.get("pidfile")),
-    ready: parseReady(values),
+    cgroup: parseCgroup(values, repeated),
   };
+  options.supervise = parsePolicy(values, flags, options.foreground, options.pidfile, options.cgroup !== undefined);
+  options.ready = parseReady(values);
+  return options;
 }
 
 function stopSchedule(values: Map<string, string>): Step[] {

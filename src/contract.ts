@@ -6,6 +6,8 @@ import { fieldOf, RUN_SETTINGS } from "./settings";
 /** The child path's steps in the order it takes them (C name, name in messages), then what the launcher saw instead. */
 export const STEPS = [
   ["READY", "ready"], ["PIPE", "pipe"], ["FORK", "fork"], ["SETSID", "setsid"], ["FORK2", "fork"],
+  // First: every process the program forks is born in its cgroup (--cgroup).
+  ["CGROUP", "join cgroup"],
   // While still root: what only root may raise, before a chroot hides /proc.
   ["LIMITS", "set limits"], ["NICE", "set nice"], ["SCHED", "set scheduling"], ["IONICE", "set I/O class"], ["OOM", "set OOM score"], ["AFFINITY", "set CPU affinity"],
   ["CHROOT", "chroot"], ["SETGROUPS", "setgroups"], ["SETGID", "setgid"], ["SETUID", "setuid"],
@@ -47,7 +49,7 @@ export const MONITOR_STATE_FIELDS = ["state", "child", "restarts", "runStartedMs
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
 export const CONTROL = { signal: 63, restart: -1, reopen: -2 } as const;
 
-/** Extended attributes on a pidfile. */
+/** Extended attributes on a pidfile, and on the cgroup directories daemonize makes or changes (--cgroup). */
 export const XATTR = {
   /** Boot id, pid and start time of the process the pidfile was written for. */
   start: "user.daemonize.start",
@@ -57,6 +59,14 @@ export const XATTR = {
   logs: "user.daemonize.logs",
   /** The program's last sd_notify STATUS=. */
   status: "user.daemonize.status",
+  /** On the pidfile: its daemon's cgroup, as "STOP_TIMEOUT_MS PATH". */
+  cgroup: "user.daemonize.cgroup",
+  /** On the cgroup: the pidfile of the daemon it is made for; a cgroup without it is someone else's. */
+  cgroupOwner: "user.daemonize.owner",
+  /** On a directory above one: the controllers daemonize enabled in its cgroup.subtree_control, to switch off again. */
+  cgroupEnabled: "user.daemonize.enabled",
+  /** On the `daemonize` directory it made at the top of the hierarchy, to remove again. */
+  cgroupMade: "user.daemonize.made",
 } as const;
 
 /**
@@ -87,7 +97,7 @@ export const MONITOR_KEYS = [
   // Its own fds and files.
   "report", "lock", "pidfile", "notify",
   // Each run's child path.
-  "path", "root", "dir", "uid", "gid", "groups", "keep", ...RUN_SETTINGS.map((s) => s.option),
+  "path", "root", "dir", "uid", "gid", "groups", "keep", "cgroup", ...RUN_SETTINGS.map((s) => s.option),
   // The restart policy and readiness.
   "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
   "ready", "ready-timeout",
@@ -123,6 +133,7 @@ export const RUN_SPEC = [
   { name: "pdeath", c: "int64_t", about: "nonzero: the signal this process gets when its parent dies" },
   { name: "ready_fd", c: "int64_t", about: ">= 0: --ready fd:N, the pipe's write end the program gets ..." },
   { name: "ready_to", c: "int64_t", about: "... as this fd" },
+  { name: "cgroup_fd", c: "int64_t", about: ">= 0: the cgroup directory this process joins first (--cgroup)" },
   ...RUN_SETTINGS.map((s) => ({ name: fieldOf(s.option) as RunField, c: "int64_t", about: s.about, ...(s.count ? { count: s.count } : {}) })),
 ] as const;
 

@@ -7,6 +7,7 @@ import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
 import type { Step } from "./signals";
+import type { Accounting } from "./cgroup";
 import { close, E, kill, OsError, pidfdOpen, pidfdSignal, sigqueue } from "./sys";
 
 export interface Status {
@@ -19,7 +20,27 @@ export interface Status {
   commandLine?: string[];
   /** When a monitor runs the program (--supervise). */
   supervised?: Supervised;
+  /** --cgroup: what the daemon's cgroup reports (src/cgroup.ts). */
+  cgroup?: Accounting;
   message: string;
+}
+
+/** The pidfile's cgroup, if it records one that is still there and its own; src/cgroup.ts is loaded only then. */
+async function cgroupOf(found: { cgroup?: string }, pidfile: string): Promise<{ path: string; stopTimeout: number; module: typeof import("./cgroup") } | undefined> {
+  if (found.cgroup === undefined) return undefined;
+  const module = await import("./cgroup");
+  const r = module.parseRecord(found.cgroup);
+  return r && module.ours(r.path, pidfile) ? { ...r, module } : undefined;
+}
+
+/** The status message's cgroup part: its figures, or for a daemon that is gone, what it left behind. */
+async function withCgroup(s: Status, found: { cgroup?: string }): Promise<Status> {
+  const cg = await cgroupOf(found, s.pidfile);
+  const a = cg?.module.accounting(cg.path);
+  if (!cg || !a) return s;
+  if (s.state === "running") return { ...s, cgroup: a, message: `${s.message}; ${cg.module.accountingText(a)}` };
+  if (a.processes === 0) return { ...s, cgroup: a };
+  return { ...s, cgroup: a, message: `${s.message}; ${a.processes} process(es) of it are left in cgroup ${a.path} (stop or start ends them)` };
 }
 
 /** What an untrusted or unreadable pidfile becomes for a control command. */
@@ -41,8 +62,13 @@ const duration = (s: number) => {
   return d ? `${d}d${h}h` : h ? `${h}h${m}m` : m ? `${m}m${Math.floor(s % 60)}s` : `${Math.floor(s)}s`;
 };
 
-function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Status {
+async function status(pidfile: string, unsafe: boolean, verdicts: Verdicts): Promise<Status> {
   const found = examineOrExplain(pidfile, unsafe, verdicts);
+  const s = plainStatus(pidfile, found);
+  return found.state === "dead" || found.state === "running" ? withCgroup(s, found) : s;
+}
+
+function plainStatus(pidfile: string, found: ReturnType<typeof examineOrExplain>): Status {
   switch (found.state) {
     case "none":
       return { state: "stopped", pidfile, message: "not running" };
@@ -121,9 +147,11 @@ function describeMonitor(m: Supervised): string {
 }
 
 /** Each pidfile's status, in the order given; a directory they share is judged once. */
-export function statuses(pidfiles: string[], unsafe: boolean): Status[] {
+export async function statuses(pidfiles: string[], unsafe: boolean): Promise<Status[]> {
   const verdicts: Verdicts = new Map();
-  return pidfiles.map((pidfile) => status(pidfile, unsafe, verdicts));
+  const all: Status[] = [];
+  for (const pidfile of pidfiles) all.push(await status(pidfile, unsafe, verdicts));
+  return all;
 }
 
 export interface Outcome {
@@ -169,7 +197,13 @@ function deliver(pid: number, ticks: number, sig: number, value?: number): "sent
 export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): Promise<Outcome> {
   const found = examineOrExplain(pidfile, unsafe);
   if (found.state === "unusable") return outcome("failed", found.message);
+  if (found.state === "dead") {
+    // A killed monitor's program's children: nothing but the cgroup still knows them.
+    const left = found.cgroup === undefined ? undefined : (await import("./cgroup")).leftBehind(found.cgroup, pidfile, true);
+    return outcome("done", left ? `not running; ${left}` : "not running");
+  }
   if (found.state !== "running") return outcome("done", "not running");
+  const cg = await cgroupOf(found, pidfile);
   const { pid, ticks } = found;
   const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   const gone = () => startTicks(pid) !== ticks;
@@ -186,6 +220,8 @@ export async function stop(pidfile: string, schedule: Step[], unsafe: boolean): 
     if (gone()) break;
   }
   if (!gone()) return outcome("timeout", `pid ${pid} is still running after the schedule`);
+  // Whatever of the tree outlived the daemon (a monitor has emptied and removed it already).
+  if (cg) cg.module.end(cg.path, cg.stopTimeout);
   const kept = unpublish(pidfile, pid);
   return { ...outcome("done", `stopped (pid ${pid})`), ...(kept && { warning: `stopped pid ${pid}, but could not remove its pidfile: ${kept}` }) };
 }

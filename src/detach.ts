@@ -30,6 +30,8 @@ export interface Spec {
   /** --ready fd:N: the pipe's write end, and N. */
   readyFd?: number;
   readyTo?: number;
+  /** --cgroup: an open directory of the cgroup the daemon joins first. */
+  cgroupFd?: number;
 }
 
 const int64s = (v: RunValue) => (Array.isArray(v) ? v : BigInt(v));
@@ -76,6 +78,7 @@ function marshal(s: Spec, check = false) {
     pdeath: 0n,
     ready_fd: BigInt(s.readyFd ?? -1),
     ready_to: BigInt(s.readyTo ?? -1),
+    cgroup_fd: BigInt(s.cgroupFd ?? -1),
   };
   const struct = new BigInt64Array(
     RUN_SPEC.flatMap((f) => {

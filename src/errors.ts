@@ -7,9 +7,9 @@ export const EXIT = {
   nouser: { code: 67, meaning: "unknown user or group" },
   notready: { code: 69, meaning: "`--ready`: the program exited, reported `ERRNO=`, or closed its fd before it was ready (what is left of it is stopped)" },
   oserr: { code: 71, meaning: "other operating-system error (fork, setsid, …)" },
-  cantcreat: { code: 73, meaning: "cannot create the pidfile or a log file" },
+  cantcreat: { code: 73, meaning: "cannot create the pidfile, a log file or the cgroup (one that is not this daemon's is at the path)" },
   readytimeout: { code: 75, meaning: "`--ready`: not ready within `--ready-timeout`; the program's tree was stopped" },
-  noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`/`--cap`, a limit, priority, OOM score or capability this process may not give, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`)" },
+  noperm: { code: 77, meaning: "permission: run set-user-ID, set-group-ID or with file capabilities (refused before anything else), not root for `--user`/`--chroot`/`--cap`, a limit, priority, OOM score or capability this process may not give, unsafe program or path, a `--chdir` the user cannot enter, memory files not executable (`--supervise`), no cgroup2 hierarchy or none this process may write, a controller the hierarchy does not offer (`--cgroup`)" },
   cantexec: { code: 126, meaning: "the program exists but cannot be executed (EACCES, ENOEXEC, bad interpreter)" },
   notfound: { code: 127, meaning: "the program is not found" },
   interrupted: {

@@ -29,6 +29,8 @@ export interface StartOptions {
   supervise?: Policy;
   /** --ready: start returns once the program is ready (src/ready.ts, ffi/ready.c). */
   ready?: Readiness;
+  /** --cgroup: the program's own cgroup v2 (src/cgroup.ts). */
+  cgroup?: CgroupRequest;
   /** --check: a dry run that starts nothing (src/check.ts). */
   check: boolean;
   json: boolean;
@@ -62,4 +64,13 @@ export interface Readiness {
   how: string;
   /** Milliseconds. */
   timeout: number;
+}
+
+export interface CgroupRequest {
+  /** --cgroup=PATH as given; undefined: the name derived from the pidfile. */
+  path?: string;
+  /** --cgroup-set FILE=VALUE, in order. */
+  set: [file: string, value: string][];
+  /** --stop-timeout, or its default: how long stop waits after TERM before it kills what is left. */
+  stopTimeout: number;
 }

@@ -87,8 +87,8 @@ export function checkDirectory(path: string, unsafe: boolean, verdicts?: Verdict
 /** What a pidfile says: no file, a daemon that is gone, or the live daemon it was written for. */
 export type Examined =
   | { state: "none" }
-  | { state: "dead"; pid: number; monitor?: string; logs?: string[] }
-  | { state: "running"; pid: number; ticks: number; monitor?: string; logs?: string[] };
+  | { state: "dead"; pid: number; monitor?: string; logs?: string[]; cgroup?: string }
+  | { state: "running"; pid: number; ticks: number; monitor?: string; logs?: string[]; cgroup?: string };
 
 /** What an open pidfile says. Throws for a file that cannot be trusted or does not hold a pid. */
 function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, { state: "none" }> {
@@ -103,14 +103,15 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   // The monitor's state, and beside it what the program last said of itself.
   const monitor = found === undefined ? undefined : `${found}\n${fgetxattr(fd, XATTR.status) ?? ""}`;
   const logs = fgetxattr(fd, XATTR.logs, 16384)?.split("\0");
+  const cgroup = fgetxattr(fd, XATTR.cgroup, 4200);
   const ticks = startTicks(pid);
-  if (ticks === undefined) return { state: "dead", pid, monitor, logs };
+  if (ticks === undefined) return { state: "dead", pid, monitor, logs, cgroup };
   const recorded = fgetxattr(fd, XATTR.start);
   // A monitor holds its pidfile locked for its whole life: unlocked, the pidfile names a monitor that is
   // gone. Anyone who can read the file can lock it too, so a lock counts only beside the identity.
   const gone = monitor !== undefined && !locked(fd);
   const alive = (recorded === undefined ? startedBy(ticks, st) : recorded === identity(pid, ticks)) && !gone;
-  return alive ? { state: "running", pid, ticks, monitor, logs } : { state: "dead", pid, monitor, logs };
+  return alive ? { state: "running", pid, ticks, monitor, logs, cgroup } : { state: "dead", pid, monitor, logs, cgroup };
 }
 
 function locked(fd: number): boolean {
@@ -142,12 +143,6 @@ export function examine(path: string, unsafe: boolean): Examined {
   } finally {
     close(fd);
   }
-}
-
-/** The pid of the live daemon that `path` names; undefined when there is none. */
-export function runningPid(path: string, unsafe: boolean): number | undefined {
-  const found = examine(path, unsafe);
-  return found.state === "running" ? found.pid : undefined;
 }
 
 /** How long to wait for another launcher or remover of the same pidfile. */
@@ -276,6 +271,8 @@ export interface Attributes {
   monitor?: string;
   /** The log files, for `daemonize logs`. */
   logs?: string[];
+  /** --cgroup: the daemon's cgroup, as src/cgroup.ts records it. */
+  cgroup?: string;
 }
 
 export function publish(path: string, pid: number, unsafe: boolean, given?: Draft, attrs: Attributes = {}): void {
@@ -289,6 +286,7 @@ export function publish(path: string, pid: number, unsafe: boolean, given?: Draf
       if (ticks !== undefined) fsetxattr(fd, XATTR.start, identity(pid, ticks));
       if (attrs.monitor !== undefined) fsetxattr(fd, XATTR.monitor, attrs.monitor);
       if (attrs.logs?.length) fsetxattr(fd, XATTR.logs, attrs.logs.join("\0"));
+      if (attrs.cgroup !== undefined) fsetxattr(fd, XATTR.cgroup, attrs.cgroup);
     } catch (e) {
       if (!(e instanceof OsError && e.errno === E.EOPNOTSUPP))
         fail("cantcreat", `cannot write pidfile ${path}: ${(e as Error).message}`);

@@ -79,7 +79,7 @@ export async function startReady(o: StartOptions): Promise<{ pid: number }> {
   // From before anything is created: a signal that comes before the wait is acted on by the wait.
   const restore = catchInterrupts();
   try {
-    return start(o, (p) => launchReady(p, o, o.ready as Readiness, heard));
+    return await start(o, (p) => launchReady(p, o, o.ready as Readiness, heard));
   } finally {
     native.dz_ready_done();
     restore();

@@ -15,7 +15,7 @@ async function launch(o: StartOptions): Promise<number> {
       ? await (await import("./supervise")).supervise(o)
       : o.ready
         ? await (await import("./ready")).startReady(o)
-        : (await import("./start")).start(o);
+        : await (await import("./start")).start(o);
     if (o.verbose) await say("info", o.supervise ? `started ${o.argv[0]} under monitor pid ${pid}` : `started ${o.argv[0]} as pid ${pid}`);
     return 0;
   } catch (e) {
@@ -57,7 +57,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
     }
     case "status": {
       const { statuses } = await import("./control");
-      const all = statuses(cmd.pidfiles, cmd.unsafe);
+      const all = await statuses(cmd.pidfiles, cmd.unsafe);
       const one = all.length === 1;
       if (cmd.json) {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.

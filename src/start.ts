@@ -7,6 +7,9 @@
 //   3. program   found and, as root, checked for safety (program.ts)
 //   4. pidfile   refuse early if its daemon is alive (pidfile.ts)
 //   5. stdio     /dev/null and the log files, opened here (stdio.ts)
+//      cgroup    what a killed monitor left in the pidfile's cgroup, ended; with
+//                --cgroup, the cgroup made, marked and limited (cgroup.ts), for
+//                the daemon to be born in
 //   6. detach    double fork, setsid, limits and priorities, chroot, groups,
 //                gid, uid, capabilities, chdir, umask, stdio, fds, every
 //                setting read back, signals, then wait (detach.ts)
@@ -21,13 +24,13 @@ import { buildEnv, envp, MAX_STRING } from "./env";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
-import { checkDirectory, publish, runningPid, unpublish } from "./pidfile";
+import { checkDirectory, examine, publish, unpublish } from "./pidfile";
 import { type Identity, requireRoot, resolveIdentity } from "./privileges";
 import { checkSafe, DEFAULT_PATH, explainExec, type Program, resolveProgram } from "./program";
 import { host } from "./host";
 import { resolveRun } from "./settings";
 import { openStdio, type Stdio } from "./stdio";
-import { E, isDir, isInheritable, OsError, stat } from "./sys";
+import { close, E, isDir, isInheritable, OsError, stat } from "./sys";
 
 /** What --check is told as each step passes: the step's name, then what was found. */
 export interface Trace {
@@ -54,6 +57,10 @@ export interface Prepared {
   logs: string[];
   stdio: Stdio;
   spec: Spec;
+  /** The cgroup the pidfile records for a daemon that is gone (src/cgroup.ts leftBehind). */
+  leftCgroup?: string;
+  /** --cgroup: the cgroup made for the daemon, once start has made it. */
+  cgroup?: { path: string; record: string };
 }
 
 const describeWho = (who: Identity) =>
@@ -93,12 +100,14 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   t?.pass(`${program.path}${asRoot ? (o.unsafe ? " (safety check skipped: --unsafe)" : ", no one else can replace it") : ""}`);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
+  let leftCgroup: string | undefined;
   if (pidfile) {
     t?.begin("pidfile");
     checkDirectory(pidfile, o.unsafe);
-    const live = runningPid(pidfile, o.unsafe);
-    if (live !== undefined) fail("running", `already running (pid ${live})`);
+    const found = examine(pidfile, o.unsafe);
+    if (found.state === "running") fail("running", `already running (pid ${found.pid})`);
     t?.pass(`${pidfile}: no daemon running, directory trusted`);
+    if (found.state === "dead") leftCgroup = found.cgroup;
   }
 
   t?.begin("stdio");
@@ -118,35 +127,47 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     keep: o.keepFds,
   };
   const logs = [...new Set([o.stdout, o.stderr].flatMap((f) => (f === undefined ? [] : [absolute(o.cwd, f)])))];
-  return { who, program, pidfile, logs, stdio, spec };
+  return { who, program, pidfile, logs, stdio, spec, leftCgroup };
 }
 
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */
 export type Launch = (p: Prepared, o: StartOptions) => { pid: number };
 
-export function start(o: StartOptions, launch: Launch = launchPlain): { pid: number } {
+export async function start(o: StartOptions, launch: Launch = launchPlain): Promise<{ pid: number }> {
   const p = prepare(o);
+  let made: import("./cgroup").Made | undefined;
   try {
+    // What a killed monitor left in its cgroup goes before anything starts.
+    const cgroup = o.cgroup || p.leftCgroup !== undefined ? await import("./cgroup") : undefined;
+    if (p.leftCgroup !== undefined && p.pidfile) cgroup?.leftBehind(p.leftCgroup, p.pidfile, true);
+    if (o.cgroup && cgroup) {
+      made = cgroup.create(o.cgroup, p.pidfile);
+      p.spec.cgroupFd = made.fd;
+      p.cgroup = { path: made.path, record: cgroup.record(made.path, o.supervise?.stopTimeout ?? o.cgroup.stopTimeout) };
+    }
     return launch(p, o);
   } catch (e) {
+    made?.undo();
     // A start that lost to a running daemon must not take away a log that daemon may use.
     if (!(e instanceof DaemonizeError && e.kind === "running")) p.stdio.discard();
     throw e;
   } finally {
+    if (made) close(made.fd);
     p.stdio.close();
   }
 }
 
-export function launchPlain({ program, pidfile, logs, stdio, spec }: Prepared, o: StartOptions): { pid: number } {
+export function launchPlain({ program, pidfile, logs, stdio, spec, cgroup }: Prepared, o: StartOptions): { pid: number } {
+  const attrs = { logs, cgroup: cgroup?.record };
   if (o.foreground) {
     const onExec = explainExec(program);
-    if (pidfile) publish(pidfile, process.pid, o.unsafe, undefined, { logs });
+    if (pidfile) publish(pidfile, process.pid, o.unsafe, undefined, attrs);
     // By the time the exec fails this process may be chrooted and unprivileged: the native side cleans up.
     execInPlace({ ...spec, cleanup: [...(pidfile ? [pidfile] : []), ...stdio.created] }, onExec);
   }
   const daemon = spawn(spec, (errno) => explainExec(program)(errno));
   try {
-    if (pidfile) publish(pidfile, daemon.pid, o.unsafe, undefined, { logs });
+    if (pidfile) publish(pidfile, daemon.pid, o.unsafe, undefined, attrs);
   } catch (e) {
     daemon.abandon();
     throw e;

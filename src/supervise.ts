@@ -145,7 +145,9 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   const { pidfile, spec: run } = p;
   const onExec = explainExec(p.program);
   const w = wire(p, o);
-  const attrs = { monitor: firstState(policy), logs: p.logs };
+  const attrs = { monitor: firstState(policy), logs: p.logs, cgroup: p.cgroup?.record };
+  // The monitor stays outside the cgroup it puts each run in.
+  if (p.cgroup) w.settings.cgroup = p.cgroup.path;
   try {
     if (o.foreground) {
       // This process becomes the monitor: the pidfile names it, and its draft's fd, locked, goes through the exec.
@@ -186,7 +188,7 @@ export async function supervise(o: StartOptions): Promise<{ pid: number }> {
   // In the foreground this process becomes the monitor, and no one waits.
   const restore = o.foreground ? undefined : catchInterrupts();
   try {
-    return start(o, (p) => launchMonitor(p, o, image));
+    return await start(o, (p) => launchMonitor(p, o, image));
   } finally {
     restore?.();
     close(image);
