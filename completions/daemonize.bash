@@ -3,23 +3,24 @@ _daemonize() {
   local cur prev cmd=start opts
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
-  case ${COMP_WORDS[1]} in start|status|stop|restart|signal|reopen-logs|logs) cmd=${COMP_WORDS[1]} ;; esac
+  case ${COMP_WORDS[1]} in start|status|stop|restart|signal|reload|reopen-logs|logs) cmd=${COMP_WORDS[1]} ;; esac
   case $prev in
     -p|--pidfile|--chroot|-C|--chdir|-o|--stdout|-e|--stderr|-l|--log|--env-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   case $cmd in
-    start) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version --check --json" ;;
+    start) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --listen --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version --check --json" ;;
     status) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help --json" ;;
     stop) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help -s --signal --timeout --retry" ;;
-    restart) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version -s --signal --timeout --retry" ;;
+    restart) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --listen --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version -s --signal --timeout --retry" ;;
     signal) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
+    reload) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
     reopen-logs) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
     logs) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help -n --lines -f --follow" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W "start status stop restart signal reopen-logs logs" -- "$cur") $(compgen -c -- "$cur"))
+    COMPREPLY=($(compgen -W "start status stop restart signal reload reopen-logs logs" -- "$cur") $(compgen -c -- "$cur"))
   elif [[ $cmd == status ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
   else

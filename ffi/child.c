@@ -8,6 +8,7 @@
  * every run of the program.
  */
 #include "child.h"
+#include "sockets.h"
 #include "cgroup.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -43,10 +44,10 @@ static long cloexec_range(int from, int to)
 	return 0;
 }
 
-/* Leave exactly stdio and the kept fds to the program; everything else closes on exec. */
+/* Leave exactly stdio, the sockets and the kept fds to the program; everything else closes on exec. */
 static long mark_fds(const struct dz_spec *s)
 {
-	int from = 3;
+	int from = 3 + (int)s->nlisten;
 	long r;
 	for (int64_t i = 0; i < s->nkeep; i++) {
 		int k = s->keep[i];
@@ -363,8 +364,10 @@ long child_setup(const struct dz_spec *s, int *step)
 	}
 	for (int i = 0; i < 3; i++)
 		TRY(STEP_STDIO, sys3(SYS_dup3, tmp[i], i, 0));
+	int64_t ready_fd = s->ready_fd;
+	TRY(STEP_SOCKETS, handon_place(s, &ready_fd));
 	if (s->ready_to >= 0)
-		TRY(STEP_FDS, s->ready_fd == s->ready_to ? 0 : sys3(SYS_dup3, s->ready_fd, s->ready_to, 0));
+		TRY(STEP_FDS, ready_fd == s->ready_to ? 0 : sys3(SYS_dup3, ready_fd, s->ready_to, 0));
 	TRY(STEP_FDS, mark_fds(s));
 	if (s->ready_to >= 0)
 		TRY(STEP_FDS, sys3(SYS_fcntl, s->ready_to, F_SETFD, 0));

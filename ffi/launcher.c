@@ -9,6 +9,7 @@
 #include "cgroup.h"
 #include "proc.h"
 #include "ready.h"
+#include "sockets.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -254,8 +255,12 @@ int dz_spawn(const struct dz_spec *s, struct dz_result *res)
 		close(status[1]);
 		return fail(res, STEP_PIPE, e);
 	}
-	/* Neither pipe may be where the daemon gets --ready fd:N. */
-	long moved = ready_clear(status, 2);
+	/* Neither pipe may be where the daemon gets a socket or --ready fd:N (which is above the sockets). */
+	long moved = handon_clear(s, status, 2);
+	if (moved == 0)
+		moved = handon_clear(s, go, 2);
+	if (moved == 0)
+		moved = ready_clear(status, 2);
 	if (moved == 0)
 		moved = ready_clear(go, 2);
 	if (moved < 0) {
@@ -441,6 +446,9 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	memset(res, 0, sizeof *res);
 	if (s->cleanup && *s->cleanup)
 		start_cleaner(s->cleanup, &trigger, &ack);
+	int cleaner[2] = { trigger, ack };
+	if (trigger >= 0 && handon_clear(s, cleaner, 2) == 0)
+		trigger = cleaner[0], ack = cleaner[1];
 	for (int i = 0; i < 3; i++)
 		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
 	/* setup() resets every handler of this process: a failed exec must give Bun its own back
@@ -575,13 +583,14 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 	}
 }
 
-/* --ready's argument checked before anything starts: 0 or REFUSED_*; out gets its kind and fd. */
+/* --ready's argument checked before anything starts: 0 or REFUSED_*; out gets its kind, fd and port. */
 int dz_ready_parse(const char *how, int32_t *out)
 {
 	struct ready_how h;
 	int refused = ready_parse(how, &h);
 	out[0] = h.kind;
 	out[1] = h.fd;
+	out[2] = h.port;
 	return refused;
 }
 

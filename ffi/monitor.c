@@ -24,6 +24,8 @@
 #include "cgroup.h"
 #include "ready.h"
 #include "relay.h"
+#include "reload.h"
+#include "sockets.h"
 #include "tree.h"
 #include "clock.h"
 #include <fcntl.h>
@@ -47,12 +49,12 @@
 enum policy { NEVER, ON_FAILURE, ALWAYS };
 static const char *const STATE[] = STATE_NAMES;
 static const char *const STEP[] = STEP_NAMES;
-/* Why the tree is being stopped, in rising priority: a later, stronger reason wins. */
-enum goal { NONE, AFTER_RUN, RESTART_RUN, FIRST_FAILED, EXIT };
+/* Why the tree is being stopped, in rising priority: a later, stronger reason wins. A reload's new run is the weakest. */
+enum goal { NONE, NEW_RUN_FAILED, AFTER_RUN, RESTART_RUN, FIRST_FAILED, EXIT };
 
 static struct dz_spec spec;
 static gid_t groups[NGROUPS_MAX];
-static int32_t keep[MAX_KEEP];
+static int32_t keep[MAX_KEEP], listen_fds[MAX_KEEP];
 
 static struct {
 	enum policy restart;
@@ -68,7 +70,7 @@ static int report_fd = -1, lock_fd = -1, sfd = -1;
 static const char *pidfile, *cgroup_path;
 static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
-static int first = 1, first_failure = EXIT_OSERR, killing, last_code = -1, last_signal;
+static int first = 1, first_failure = EXIT_OSERR, killing, stopping, last_code = -1, last_signal;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
@@ -115,15 +117,26 @@ static void say_failed(const char *step, int err)
 		say("%s: --%s was set, but reads back otherwise", step, settings[which].key);
 }
 
+/*
+ * A reload needs the new run to say it is ready (notify, fd:N): a tcp: or file: probe would find
+ * the old run's port or file and call the new run ready at once.
+ */
+static int reloadable(void)
+{
+	return ready_wanted() && !ready_probed();
+}
+
 static void save_state(void)
 {
-	char v[160], last[32] = "-";
+	char v[256], last[32] = "-";
 	if (last_code >= 0)
 		snprintf(last, sizeof last, "exit:%d", last_code);
 	else if (last_signal)
 		snprintf(last, sizeof last, "signal:%d", last_signal);
-	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d", STATE[state], (int)run_pid, (long long)restarts,
-			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid());
+	int n = snprintf(v, sizeof v, "%s %d %lld %lld %s %lld %lld %d %d ", STATE[state], (int)run_pid, (long long)restarts,
+			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid(),
+			 reloadable() ? 1 : ready_wanted() ? 2 : 0);
+	n += reload_fields(v + n, sizeof v - (size_t)n);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
 }
@@ -193,6 +206,8 @@ static void start_run(void)
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		p[0] = p[1] = -1;
 	}
+	/* Sockets first: what ready_clear moves goes above fd:N, which is above them. */
+	handon_clear(&spec, p, 2);
 	ready_clear(p, 2);
 	int placed = 0;
 	pid_t pid = spec.cgroup_fd >= 0 ? cgroup_fork((int)spec.cgroup_fd, &placed) : fork();
@@ -255,6 +270,9 @@ static void became_ready(void)
 		}
 	}
 	first = 0;
+	/* A reload's new run serves now: the old one drains. */
+	if (reload_phase() == RELOAD_STARTING)
+		reload_drain(run_pid, run_pgid, now_ms(CLOCK_MONOTONIC), cfg.stop_timeout);
 	if (goal == NONE)
 		set_state(STATE_RUNNING);
 }
@@ -273,6 +291,11 @@ static void not_ready(int step, int err)
 		goal = FIRST_FAILED;
 	}
 	say("%s %s%s%s", spec.path, STEP[step], err ? ": " : "", err ? strerror(err) : "");
+	if (reload_phase() == RELOAD_STARTING) {
+		reload_failed(step == STEP_TIMEOUT ? RELOAD_TIMEOUT : step == STEP_ERRNO ? RELOAD_ERRNO : RELOAD_CLOSED, err);
+		stop_tree(NEW_RUN_FAILED);
+		return;
+	}
 	stop_tree(AFTER_RUN);
 }
 
@@ -325,6 +348,8 @@ static void read_run_status(void)
 			say("%s %s: %s", step, spec.path, strerror(rec.err));
 		else if (!first || report_fd < 0)
 			say_failed(step, rec.err);
+		if (reload_phase() == RELOAD_STARTING)
+			reload_failed(RELOAD_FAILED, rec.err);
 		if (first) {
 			/* The launcher reports it and removes the pidfile once this monitor is gone;
 			 * in the foreground there is no launcher, and the exit code says it as a shell would. */
@@ -344,21 +369,34 @@ static void read_run_status(void)
 	became_ready();
 }
 
+/* The stop may act on the whole cgroup: not while a reload's failed new run is stopped, as the old run is in it too. */
+static int whole_cgroup(void)
+{
+	return spec.cgroup_fd >= 0 && goal != NEW_RUN_FAILED;
+}
+
 static void stop_tree(enum goal why)
 {
 	if (why > goal)
 		goal = why;
-	if (state == STATE_STOPPING)
+	/* Anything but a reload's own failure stops both runs. */
+	if (why != NEW_RUN_FAILED && reload_phase() != RELOAD_IDLE)
+		reload_abandon();
+	if (stopping) {
+		if (why != NEW_RUN_FAILED && state != STATE_STOPPING)
+			set_state(STATE_STOPPING);
 		return;
+	}
 	int64_t t = now_ms(CLOCK_MONOTONIC);
-	set_state(STATE_STOPPING);
+	stopping = 1;
+	set_state(why == NEW_RUN_FAILED ? STATE_RELOADING : STATE_STOPPING);
 	killing = 0;
 	kill_at = t + cfg.stop_timeout;
 	scan_at = t + SCAN_MS;
 	tree_begin();
 	tree_signal(run_pid, run_pgid, SIGTERM);
 	/* Those of the tree that are not yet the monitor's children, setsid or not. */
-	if (spec.cgroup_fd >= 0)
+	if (whole_cgroup())
 		cgroup_signal((int)spec.cgroup_fd, SIGTERM);
 }
 
@@ -416,12 +454,13 @@ static void restart_now(int counted)
 /* Called whenever the tree may have emptied. */
 static void tree_check(void)
 {
-	if (goal == NONE || run_pid > 0 || tree_left() || (spec.cgroup_fd >= 0 && cgroup_populated((int)spec.cgroup_fd) > 0))
+	if (goal == NONE || run_pid > 0 || tree_left() || (whole_cgroup() && cgroup_populated((int)spec.cgroup_fd) > 0))
 		return;
 	/* What the ended run wrote last is in the log before anything else happens. */
 	relay_drain(1);
 	enum goal g = goal;
 	goal = NONE;
+	stopping = 0;
 	switch (g) {
 	case EXIT:
 		finish(0);
@@ -441,6 +480,18 @@ static void tree_check(void)
 	case AFTER_RUN:
 		decide();
 		break;
+	case NEW_RUN_FAILED: {
+		struct run_id old;
+		if (!reload_restore(&old)) {
+			/* The old run ended while the new one failed: the policy decides, as for any ended run. */
+			decide();
+			break;
+		}
+		run_pid = old.pid, run_pgid = old.pgid, run_started = old.started, run_started_wall = old.started_wall;
+		relay_run(run_pid);
+		set_state(STATE_RUNNING);
+		break;
+	}
 	case NONE:
 		break;
 	}
@@ -455,7 +506,18 @@ static void reap(void)
 		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
 			return;
 		pid_t pid = info.si_pid;
-		if (pid == run_pid) {
+		if (reload_reaped(pid)) {
+			say("%s (pid %d, the run a reload replaces) %s %d", spec.path, (int)pid,
+			    info.si_code == CLD_EXITED ? "exited with code" : "was killed by signal", info.si_status);
+		} else if (pid == run_pid && reload_phase() == RELOAD_STARTING) {
+			if (run_status >= 0)
+				read_run_status();
+			reload_failed(info.si_code == CLD_EXITED ? RELOAD_EXITED : RELOAD_KILLED, info.si_status);
+			say("%s (the new run of a reload, pid %d) %s %d before it was ready; the old run serves on", spec.path, (int)pid,
+			    info.si_code == CLD_EXITED ? "exited with code" : "was killed by signal", info.si_status);
+			awaiting = 0;
+			stop_tree(NEW_RUN_FAILED);
+		} else if (pid == run_pid) {
 			if (run_status >= 0)
 				read_run_status();
 			last_code = info.si_code == CLD_EXITED ? info.si_status : -1;
@@ -498,6 +560,10 @@ static void on_signal(const struct signalfd_siginfo *si)
 			break;
 		if (si->ssi_int == CONTROL_RESTART)
 			stop_tree(RESTART_RUN);
+		else if (si->ssi_int == CONTROL_RELOAD && reloadable()) {
+			reload_ask();
+			save_state();
+		}
 		else if (si->ssi_int == CONTROL_REOPEN) {
 			relay_reopen();
 			reopen_asked = 1;
@@ -510,6 +576,26 @@ static void on_signal(const struct signalfd_siginfo *si)
 		if (run_pid > 0 && si->ssi_pid != (uint32_t)self)
 			kill(run_pid, (int)si->ssi_signo);
 	}
+}
+
+/* A new run beside the serving one, which is set aside until the new one is ready (reload.h). */
+static void reload_start(void)
+{
+	struct run_id serving = { run_pid, run_pgid, run_started, run_started_wall };
+	reload_keep(&serving);
+	say("reloading %s: a new run beside pid %d", spec.path, (int)run_pid);
+	start_run();
+	if (run_pid > 0) {
+		set_state(STATE_RELOADING);
+		return;
+	}
+	/* It could not even fork: the serving run is the run again. */
+	goal = NONE;
+	reload_failed(RELOAD_FAILED, errno);
+	reload_restore(&serving);
+	run_pid = serving.pid, run_pgid = serving.pgid, run_started = serving.started, run_started_wall = serving.started_wall;
+	relay_run(run_pid);
+	set_state(STATE_RUNNING);
 }
 
 static int64_t number(const char *key, const char *v, int64_t min, int64_t max)
@@ -545,6 +631,7 @@ static int64_t numbers(const char *key, const char *v, int64_t max, void (*put)(
 
 static void put_group(int64_t i, int64_t n) { groups[i] = (gid_t)n; }
 static void put_keep(int64_t i, int64_t n) { keep[i] = (int32_t)n; }
+static void put_listen(int64_t i, int64_t n) { listen_fds[i] = (int32_t)n; }
 static void put_success(int64_t i, int64_t n)
 {
 	if (i == 0)
@@ -628,6 +715,9 @@ static void configure(int argc, char **argv)
 		else if (!strcmp(k, "groups")) {
 			spec.ngroups = numbers(k, v, 0xfffffffe, put_group, NGROUPS_MAX);
 			spec.groups = groups;
+		} else if (!strcmp(k, "listen")) {
+			spec.nlisten = numbers(k, v, INT_MAX, put_listen, MAX_KEEP);
+			spec.listen = listen_fds;
 		} else if (!strcmp(k, "keep")) {
 			spec.nkeep = numbers(k, v, INT_MAX, put_keep, MAX_KEEP);
 			spec.keep = keep;
@@ -737,6 +827,9 @@ int main(int argc, char **argv)
 			wake = restart_at;
 		if (goal != NONE && (wake < 0 || (killing || scan_at < kill_at ? scan_at : kill_at) < wake))
 			wake = killing || scan_at < kill_at ? scan_at : kill_at;
+		int64_t draining = reload_wake();
+		if (draining >= 0 && (wake < 0 || draining < wake))
+			wake = draining;
 		if (awaiting) {
 			int64_t next = ready_probed() && probe_at < ready_by ? probe_at : ready_by, closing = ready_closing();
 			if (closing && closing < next)
@@ -770,7 +863,7 @@ int main(int argc, char **argv)
 			if (!killing && t >= kill_at) {
 				killing = 1;
 				tree_signal(run_pid, run_pgid, SIGKILL);
-				if (spec.cgroup_fd >= 0)
+				if (whole_cgroup())
 					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
@@ -778,12 +871,16 @@ int main(int argc, char **argv)
 				tree_signal(run_pid, run_pgid, killing ? SIGKILL : SIGTERM);
 				/* KILL to each, not cgroup.kill: after one, this kernel (6.18) kills every later child
 				 * born in the cgroup with CLONE_INTO_CGROUP, as its kill count no longer matches. */
-				if (killing && spec.cgroup_fd >= 0)
+				if (killing && whole_cgroup())
 					cgroup_signal((int)spec.cgroup_fd, SIGKILL);
 				scan_at = t + SCAN_MS;
 			}
 			tree_check();
 		} else if (state == STATE_BACKOFF && t >= restart_at)
 			restart_now(1);
+		if (reload_tick(t))
+			save_state();
+		if (reload_queued() && reload_phase() == RELOAD_IDLE && goal == NONE && state == STATE_RUNNING && run_pid > 0)
+			reload_start();
 	}
 }

@@ -54,6 +54,11 @@ const groups = {
     dz_access: { args: [T.ptr, T.i32], returns: T.i32 },
     dz_sweep: { args: [T.ptr, T.ptr, T.ptr], returns: T.void },
   },
+  /** --listen: the sockets, bound before the fork. */
+  sockets: {
+    dz_listen_inet: { args: [T.i32, T.i32, T.ptr, T.i32, T.i32, T.ptr], returns: T.i32 },
+    dz_listen_unix: { args: [T.ptr, T.i64, T.i64, T.i32, T.ptr], returns: T.i32 },
+  },
   /** --user and --group, and the user status names. */
   users: {
     dz_getpw: { args: [T.ptr, T.i64, T.ptr, T.ptr, T.i64, T.ptr, T.i64], returns: T.i32 },

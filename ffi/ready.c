@@ -123,8 +123,8 @@ int ready_parse(const char *how, struct ready_how *out)
 	if (!digits(port, strlen(port), 5) || (colon && !host_form(spec, len)))
 		return REFUSED_FORM;
 	out->kind = READY_TCP;
-	long p = atol(port);
-	if (p < 1 || p > 65535)
+	out->port = atoi(port);
+	if (out->port < 1 || out->port > 65535)
 		return REFUSED_PORT;
 	/* Nothing is looked up: a name could stand for anything by the time it resolves. */
 	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
@@ -147,11 +147,11 @@ int ready_parse(const char *how, struct ready_how *out)
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->peer;
 	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)p);
+		v4->sin_port = htons((uint16_t)out->port);
 		out->peer_len = sizeof *v4;
 	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)p);
+		v6->sin6_port = htons((uint16_t)out->port);
 		out->peer_len = sizeof *v6;
 	} else
 		return REFUSED_ADDRESS;

@@ -29,6 +29,7 @@ struct ready_event {
 struct ready_how {
 	int kind;         /* READY_NOTIFY, READY_FD, READY_TCP or READY_FILE */
 	int fd;           /* fd:N */
+	int port;         /* tcp:'s */
 	const char *path; /* file:PATH, in the argument */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;

@@ -11,6 +11,19 @@
 #define TREE_MAX 4096
 static pid_t termed[TREE_MAX];
 static int nterm, group_signalled;
+/* The run a reload keeps out of this stop: its leader and its process group. */
+static pid_t spare_pid, spare_pgid;
+
+void tree_spare(pid_t pid, pid_t pgid)
+{
+	spare_pid = pid;
+	spare_pgid = pgid;
+}
+
+static int spared(pid_t pid, pid_t pgrp)
+{
+	return spare_pid > 0 && (pid == spare_pid || pgrp == spare_pgid);
+}
 
 struct look {
 	pid_t leader, pgid;
@@ -27,8 +40,11 @@ static int signal_child(pid_t pid, void *arg)
 {
 	struct look *l = arg;
 	char state;
-	pid_t ppid, pgrp;
-	if (proc_stat(pid, &state, &ppid, &pgrp) < 0 || state == 'Z') {
+	pid_t ppid, pgrp = 0;
+	int looked = proc_stat(pid, &state, &ppid, &pgrp);
+	if (spared(pid, pgrp))
+		return 0;
+	if (looked < 0 || state == 'Z') {
 		if (pid != l->leader) {
 			waitpid(pid, NULL, WNOHANG);
 			l->found++;
@@ -68,9 +84,11 @@ int tree_signal(pid_t leader, pid_t pgid, int sig)
 
 static int any(pid_t pid, void *arg)
 {
-	(void)pid;
 	(void)arg;
-	return 1;
+	char state;
+	pid_t ppid, pgrp = 0;
+	proc_stat(pid, &state, &ppid, &pgrp);
+	return !spared(pid, pgrp);
 }
 
 int tree_left(void)

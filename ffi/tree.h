@@ -13,6 +13,13 @@
 #define DZ_TREE_H
 #include "child.h"
 
+/*
+ * A reload's two runs: the one this stop spares (its leader, alive or not yet
+ * reaped, and its process group; 0: none), which tree_signal leaves alone and
+ * tree_left does not count. An orphan that left the spared run's group cannot be
+ * told from the other run's.
+ */
+HIDDEN void tree_spare(pid_t pid, pid_t pgid);
 /* A new stop: who the last one sent TERM is forgotten. */
 HIDDEN void tree_begin(void);
 /*

@@ -1,6 +1,6 @@
 // build/contract.h: src/contract.ts and the exit codes of src/errors.ts, for the C side.
 // scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
-import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, READY_KINDS, READY_REFUSALS, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
+import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, READY_KINDS, READY_REFUSALS, RELOAD_OUTCOMES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
 import { EXIT } from "../src/errors";
 import { fieldOf, RUN_SETTINGS, type RunSetting, UNSET } from "../src/settings";
 
@@ -27,6 +27,10 @@ export function contractHeader(): string {
     "/* The monitor's states. */",
     `enum state { ${MONITOR_STATES.map((s) => `STATE_${macro(s)}`).join(", ")} };`,
     `#define STATE_NAMES { ${MONITOR_STATES.map(str).join(", ")} }`,
+    "",
+    "/* How a reload ended. */",
+    `enum reload_outcome { ${RELOAD_OUTCOMES.map((s) => `RELOAD_${macro(s)}`).join(", ")} };`,
+    `#define RELOAD_NAMES { ${RELOAD_OUTCOMES.map(str).join(", ")} }`,
     "",
     "/* The control signal and the values queued with it. */",
     ...Object.entries(CONTROL).map(([name, v]) => `#define CONTROL_${macro(name)} (${v})`),

@@ -55,10 +55,10 @@ const fileOperands = names.filter((n) => SYNOPSIS[n].includes("PIDFILE"));
 const sections: Record<string, () => string> = {
   "start-options": () => optionTable("start"),
   "control-options": () =>
-    (["status", "stop", "signal", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
+    (["status", "stop", "signal", "reload", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reopen-logs, logs"),
+  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reload, reopen-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -85,7 +85,7 @@ function manPage(): string {
     for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reopen-logs and logs", CONTROL_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reload, reopen-logs and logs", CONTROL_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));

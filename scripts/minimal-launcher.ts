@@ -12,7 +12,7 @@ import { close, O, open, writeAll } from "../src/sys";
 const [pidfile, ...argv] = process.argv.slice(2) as [string, ...string[]];
 const devnull = open("/dev/null", O.RDWR);
 const daemon = spawn(
-  { path: argv[0] as string, argv, envp: [], dir: "/", uid: -1, gid: -1, run: parseRun(() => undefined), stdio: [devnull, devnull, devnull], keep: [] },
+  { path: argv[0] as string, argv, envp: [], dir: "/", uid: -1, gid: -1, run: parseRun(() => undefined), stdio: [devnull, devnull, devnull], keep: [], listen: [] },
   (errno) => {
     throw new Error(`exec failed: errno ${errno}`);
   },

@@ -1,7 +1,9 @@
 // --check: a dry run of a start. Every check the start makes, in the same order
 // and with the same exit code, then the real child path in a throwaway daemon
 // that stops just before exec and asks, as the target user, whether the exec
-// would work. It creates nothing (no pidfile, no log) and starts nothing.
+// would work. It creates nothing (no pidfile, no log) and starts nothing; --listen's
+// sockets are bound for a moment, as only that says whether they can be, then closed
+// and their files removed.
 import { byteLength } from "./bytes";
 import { isExecStep, stepError, trial } from "./detach";
 import { DaemonizeError, fail } from "./errors";
@@ -57,7 +59,7 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       close(await monitorImage());
       t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
     }
-    const { who, program, pidfile, spec, stdio, leftCgroup } = prepare(o, t);
+    const { who, program, pidfile, spec, stdio, sockets, leftCgroup } = prepare(o, t);
     try {
       if (o.cgroup || leftCgroup !== undefined) {
         const cgroup = await import("./cgroup");
@@ -83,6 +85,8 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       t.pass(`${program.path} (and any #! or ELF interpreter) can be executed as ${as}`);
     } finally {
       stdio.close();
+      // Bound only to know that they could be: closed again, the socket files removed.
+      sockets.discard();
     }
     return { ok: true, exitCode: 0, checks };
   } catch (e) {

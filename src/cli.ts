@@ -9,6 +9,7 @@ import { parseSchedule, parseSignal, type Step } from "./signals";
 import { fail } from "./errors";
 import type { CgroupRequest, Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
+import { parseListen } from "./listen";
 
 /** A default duration as the help shows it: 1s, 60s, 250ms. */
 const dur = (ms: number) => (ms % 1000 ? `${ms}ms` : `${ms / 1000}s`);
@@ -28,6 +29,7 @@ const startArgs = {
   "env-file": { type: "string", valueHint: "FILE", description: "Read NAME=VALUE lines from FILE" },
   "clear-env": { type: "boolean", description: "Start from an empty environment" },
   foreground: { type: "boolean", alias: "f", description: "Do the same set-up but exec in place, without detaching (systemd Type=simple, containers)" },
+  listen: { type: "string", valueHint: "[NAME=]ADDR", description: "Bind tcp:[HOST:]PORT, udp:[HOST:]PORT or unix:PATH as root before the drop and hand it on as fd 3, 4, ... (LISTEN_FDS); repeatable" },
   "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
   oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
   unsafe: { type: "boolean", description: "Allow a program, log, pidfile or pidfile directory that others could have written" },
@@ -73,7 +75,7 @@ const FACILITIES = [
 const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
-const REPEATABLE = new Set<string>(["env", "keep-fd", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
+const REPEATABLE = new Set<string>(["env", "keep-fd", "listen", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
 
 const controlArgs = {
   pidfile: { type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
@@ -115,6 +117,10 @@ export const commands = {
     args: { ...startArgs, ...stopArgs },
   },
   signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon (to the program, under a monitor)"), args: controlArgs },
+  reload: {
+    meta: meta("reload", "Replace the supervised program (--supervise with --ready) with a fresh run of it, with no gap: the old run is stopped only once the new one is ready"),
+    args: controlArgs,
+  },
   "reopen-logs": { meta: meta("reopen-logs", "Make the monitor close and reopen the log files it writes (logrotate's postrotate)"), args: controlArgs },
   logs: {
     meta: meta("logs", "Print the last lines of the daemon's log"),
@@ -135,6 +141,7 @@ export const SYNOPSIS: Record<CommandName, string> = {
   stop: "",
   restart: "[[--] PROGRAM [ARGS...]]",
   signal: "SIGNAL",
+  reload: "",
   "reopen-logs": "",
   logs: "",
 };
@@ -390,6 +397,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     clearEnv: flags.has("clear-env"),
     foreground: flags.has("foreground"),
     keepFds: [...new Set((repeated.get("keep-fd") ?? []).map(parseFd))].sort((x, y) => x - y),
+    listen: (repeated.get("listen") ?? []).map((l) => parseListen(l, cwd)),
     oknodo: flags.has("oknodo"),
     unsafe: flags.has("unsafe"),
     verbose: flags.has("verbose"),
@@ -424,7 +432,7 @@ export type Command =
   | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
   | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean }
-  | { name: "reopen-logs"; pidfile: string; unsafe: boolean; verbose: boolean }
+  | { name: "reopen-logs" | "reload"; pidfile: string; unsafe: boolean; verbose: boolean }
   | { name: "logs"; pidfile: string; lines: number; follow: boolean; unsafe: boolean };
 
 /** The command is the first argument; without one, the command is start. */
@@ -469,7 +477,7 @@ export function parseCommandLine(argv: string[], cwd: string): Command {
     return { name, pidfile, signal: parseSignal(program[0] as string), unsafe, verbose: flags.has("verbose") };
   }
   if (program.length > 0) usage(`unexpected argument ${JSON.stringify(program[0])}`);
-  if (name === "reopen-logs") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
+  if (name === "reopen-logs" || name === "reload") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
   if (name === "logs") {
     const lines = values.get("lines") ?? "10";
     if (!/^\d{1,7}$/.test(lines)) usage(`--lines ${JSON.stringify(lines)} is not a number of lines`);

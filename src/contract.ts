@@ -12,7 +12,7 @@ export const STEPS = [
   ["LIMITS", "set limits"], ["NICE", "set nice"], ["SCHED", "set scheduling"], ["IONICE", "set I/O class"], ["OOM", "set OOM score"], ["AFFINITY", "set CPU affinity"],
   ["CHROOT", "chroot"], ["SETGROUPS", "setgroups"], ["SETGID", "setgid"], ["SETUID", "setuid"],
   ["CAPS", "set capabilities"], ["NNP", "set no-new-privs"], ["VERIFY", "verify privileges"],
-  ["CHDIR", "chdir"], ["STDIO", "redirect stdio"], ["FDS", "close fds"], ["VERIFY_SETTINGS", "verify settings"], ["EXEC", "exec"],
+  ["CHDIR", "chdir"], ["STDIO", "redirect stdio"], ["SOCKETS", "hand on sockets"], ["FDS", "close fds"], ["VERIFY_SETTINGS", "verify settings"], ["EXEC", "exec"],
   // The daemon was stopped, or killed, before its exec.
   ["STOPPED", "stopped"], ["KILLED", "killed"],
   // Not ready (ready.h): it exited first (err: its wait status), did not say so in time, reported ERRNO= (err), or closed its readiness fd.
@@ -40,14 +40,22 @@ export function settingFailure(err: number): { errno: number; setting: number; i
 }
 
 /** The supervise monitor's states, as its state attribute names them. */
-export const MONITOR_STATES = ["starting", "running", "backoff", "stopping", "failed"] as const;
+export const MONITOR_STATES = ["starting", "running", "backoff", "stopping", "failed", "reloading"] as const;
 export type MonitorState = (typeof MONITOR_STATES)[number];
 
 /** The fields of the monitor's state attribute (XATTR.monitor), space-separated, in this order. */
-export const MONITOR_STATE_FIELDS = ["state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid"] as const;
+export const MONITOR_STATE_FIELDS = [
+  "state", "child", "restarts", "runStartedMs", "lastExit", "stopTimeoutMs", "reopens", "mainPid",
+  // reload (ffi/reload.c): whether the runs have --ready (1 notify or fd:N, 2 tcp: or file:), reloads finished, the last one's outcome (RELOAD_OUTCOMES),
+  // whether one is under way or asked for, and the old run while the new one overlaps it, with its start.
+  "ready", "reloads", "reloadOutcome", "reloadPending", "oldChild", "oldStartedMs",
+] as const;
+
+/** How a reload ended, as the monitor records it (with :N for an exit code, signal or errno). */
+export const RELOAD_OUTCOMES = ["none", "ok", "exited", "killed", "timeout", "errno", "closed", "failed", "stopped"] as const;
 
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
-export const CONTROL = { signal: 63, restart: -1, reopen: -2 } as const;
+export const CONTROL = { signal: 63, restart: -1, reopen: -2, reload: -3 } as const;
 
 /** Extended attributes on a pidfile, and on the cgroup directories daemonize makes or changes (--cgroup). */
 export const XATTR = {
@@ -97,7 +105,7 @@ export const MONITOR_KEYS = [
   // Its own fds and files.
   "report", "lock", "pidfile", "notify",
   // Each run's child path.
-  "path", "root", "dir", "uid", "gid", "groups", "keep", "cgroup", ...RUN_SETTINGS.map((s) => s.option),
+  "path", "root", "dir", "uid", "gid", "groups", "keep", "listen", "cgroup", ...RUN_SETTINGS.map((s) => s.option),
   // The restart policy and readiness.
   "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
   "ready", "ready-timeout",
@@ -133,6 +141,8 @@ export const RUN_SPEC = [
   { name: "pdeath", c: "int64_t", about: "nonzero: the signal this process gets when its parent dies" },
   { name: "ready_fd", c: "int64_t", about: ">= 0: --ready fd:N, the pipe's write end the program gets ..." },
   { name: "ready_to", c: "int64_t", about: "... as this fd" },
+  { name: "listen", c: "const int32_t *", about: "sockets handed on as fds 3, 4, ... with LISTEN_PID set to the exec'ing pid" },
+  { name: "nlisten", c: "int64_t", about: "how many" },
   { name: "cgroup_fd", c: "int64_t", about: ">= 0: the cgroup directory this process joins first (--cgroup)" },
   ...RUN_SETTINGS.map((s) => ({ name: fieldOf(s.option) as RunField, c: "int64_t", about: s.about, ...(s.count ? { count: s.count } : {}) })),
 ] as const;

@@ -1,8 +1,8 @@
 // status, stop and signal: act on the daemon a pidfile names, and only on it.
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
-import { CONTROL, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
-import { CONTROL_EXIT, DaemonizeError, type StatusState } from "./errors";
+import { CONTROL, DEFAULTS, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
+import { CONTROL_EXIT, DaemonizeError, EXIT, type StatusState } from "./errors";
 import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
@@ -111,6 +111,15 @@ export interface Supervised {
   /** --ready notify: the program's last STATUS=, and its MAINPID= if it gave one. */
   notifyStatus?: string;
   mainPid?: number;
+  /** How the runs say they are ready: reload needs them told (notify, fd:N), not probed (tcp:, file:). */
+  ready: "none" | "told" | "probed";
+  /** Reloads finished (ffi/reload.c), and how the last one ended. */
+  reloads: number;
+  reloadOutcome: { outcome: string; n: number };
+  /** Reloads still to finish: one under way, and one asked for after it. */
+  reloadPending: number;
+  /** While a reload overlaps two runs: the old one, running until the new one is ready, then draining. */
+  old?: { child: number; state: "running" | "draining"; uptimeSeconds: number };
 }
 
 /**
@@ -120,7 +129,7 @@ function supervised(text: string, live: boolean): Supervised | undefined {
   const newline = text.indexOf("\n");
   const said = newline < 0 ? "" : text.slice(newline + 1);
   const fields = (newline < 0 ? text : text.slice(0, newline)).split(" ");
-  const { state, child, restarts, runStartedMs: started, lastExit: last, stopTimeoutMs: stop, reopens, mainPid: main } = Object.fromEntries(
+  const { state, child, restarts, runStartedMs: started, lastExit: last, stopTimeoutMs: stop, reopens, mainPid: main, ...reload } = Object.fromEntries(
     MONITOR_STATE_FIELDS.map((name, i) => [name, fields[i]]),
   ) as Record<(typeof MONITOR_STATE_FIELDS)[number], string | undefined>;
   if (!MONITOR_STATES.includes(state as MonitorState)) return undefined;
@@ -135,6 +144,19 @@ function supervised(text: string, live: boolean): Supervised | undefined {
     logReopens: Number(reopens) || 0,
     ...(said ? { notifyStatus: said } : {}),
     ...(Number(main) > 1 ? { mainPid: Number(main) } : {}),
+    ready: reload.ready === "1" ? "told" : reload.ready === "2" ? "probed" : "none",
+    reloads: Number(reload.reloads) || 0,
+    reloadOutcome: { outcome: reload.reloadOutcome?.split(":")[0] ?? "none", n: Number(reload.reloadOutcome?.split(":")[1]) || 0 },
+    reloadPending: Number(reload.reloadPending) || 0,
+    ...(live && Number(reload.oldChild) > 0
+      ? {
+          old: {
+            child: Number(reload.oldChild),
+            state: state === "reloading" ? "running" : "draining",
+            uptimeSeconds: Math.max(0, Math.round((Date.now() - Number(reload.oldStartedMs)) / 1000)),
+          },
+        }
+      : {}),
   };
 }
 
@@ -143,7 +165,8 @@ const lastExitText = (e: Supervised["lastExit"]) => (e === null ? "exit: none ye
 function describeMonitor(m: Supervised): string {
   const program = m.child ? `program pid ${m.child} ${m.state}, up ${duration(m.childUptimeSeconds ?? 0)}` : `program ${m.state}`;
   const said = m.notifyStatus ? `, status ${JSON.stringify(m.notifyStatus)}` : "";
-  return `${program}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}${said}`;
+  const old = m.old ? `; old program pid ${m.old.child} ${m.old.state}, up ${duration(m.old.uptimeSeconds)}` : "";
+  return `${program}${old}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}${said}`;
 }
 
 /** Each pidfile's status, in the order given; a directory they share is judged once. */
@@ -268,6 +291,58 @@ export async function restartProgram(pidfile: string, unsafe: boolean): Promise<
     if (m.state === "backoff" || m.state === "failed") return outcome("failed", `the program did not start again: last ${lastExitText(m.lastExit)}`);
   }
   return outcome("timeout", "the program was not running again before the deadline");
+}
+
+/** Why a reload failed, from the monitor's outcome (RELOAD_OUTCOMES), and its exit code: 75 not ready in time, else 69. */
+function reloadFailure({ outcome: o, n }: Supervised["reloadOutcome"]): Outcome {
+  const why =
+    o === "exited" ? `exited with code ${n}`
+    : o === "killed" ? `was killed by signal ${n}`
+    : o === "timeout" ? "was not ready within --ready-timeout"
+    : o === "errno" ? `reported ERRNO=${n} (${new OsError(n).message})`
+    : o === "closed" ? "closed its readiness fd without writing a newline"
+    : `could not be started${n ? `: ${new OsError(n).message}` : ""}`;
+  const code = o === "timeout" ? EXIT.readytimeout.code : EXIT.notready.code;
+  if (o === "stopped") return { code, message: "reload cut short: the daemon was stopped or restarted meanwhile, both runs with it" };
+  return { code, message: `reload failed: the new run ${why}; it was stopped, and the old run serves on` };
+}
+
+/**
+ * `reload`: the monitor starts a new run beside the one serving and stops the old
+ * one only once the new one is ready (ffi/reload.c). Returns when the reload is
+ * over: the new run ready and the old one gone, or the new one stopped and the old
+ * one serving. A reload asked for while one is under way waits for it, then runs.
+ */
+export async function reload(pidfile: string, unsafe: boolean): Promise<Outcome> {
+  const found = examineOrExplain(pidfile, unsafe);
+  if (found.state === "unusable") return outcome("failed", found.message);
+  if (found.state !== "running") return outcome("failed", "not running");
+  const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
+  const needs = "reload needs a supervised daemon started with --ready, so that a new run can be known ready before the old one is stopped";
+  if (!before) return { code: EXIT.usage.code, message: `${needs}: pidfile ${pidfile} names pid ${found.pid}, started without --supervise` };
+  if (before.ready === "none") return { code: EXIT.usage.code, message: `${needs}: the daemon (monitor pid ${found.pid}) was started without --ready` };
+  if (before.ready === "probed")
+    return { code: EXIT.usage.code, message: "reload needs --ready notify or fd:N: a tcp: or file: probe would find the old run's port or file and call the new run ready at once" };
+  // The one under way and one queued after it finish before this one's turn; a queued one is this one too.
+  const target = before.reloads + Math.min(before.reloadPending + 1, 2);
+  const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.reload);
+  if (r === "gone") return outcome("failed", "not running");
+  if (r !== "sent") return r;
+  // The monitor bounds each reload by --ready-timeout, then --stop-timeout and KILL (its settings are in its argv);
+  // one under way and this one, and a margin for starting and for a program that is restarting.
+  const setting = commandLine(found.pid).find((a) => a.startsWith("ready-timeout="));
+  const readyTimeout = setting ? Number(setting.slice(14)) : DEFAULTS.readyTimeout;
+  const deadline = Date.now() + (target - before.reloads) * (readyTimeout + 2 * before.stopTimeoutMs + 30_000);
+  for (;;) {
+    await Bun.sleep(10);
+    if (Date.now() > deadline) return outcome("timeout", "the monitor did not finish the reload in time");
+    const now = examineOrExplain(pidfile, unsafe);
+    if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", "the monitor exited during the reload");
+    const m = now.monitor === undefined ? undefined : supervised(now.monitor, true);
+    if (!m || m.reloads < target) continue;
+    if (m.reloadOutcome.outcome !== "ok") return reloadFailure(m.reloadOutcome);
+    return outcome("done", `reloaded: the program is pid ${m.child}${before.child ? ` (was pid ${before.child}, now stopped)` : ""}`);
+  }
 }
 
 /** logrotate's postrotate: the monitor reopens the log files by name. Returns once it has. */

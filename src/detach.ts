@@ -21,6 +21,8 @@ export interface Spec {
   run: RunValues;
   stdio: [number, number, number];
   keep: number[];
+  /** Sockets handed on as fds 3, 4, ... (src/listen.ts); LISTEN_PID=0000000000 in envp gets the exec'ing pid. */
+  listen: number[];
   /** --foreground: files to remove if the exec fails (the launcher may no longer be able to). */
   cleanup?: string[];
   /** An open file to exec instead of path: the supervise monitor's memfd. */
@@ -70,6 +72,8 @@ function marshal(s: Spec, check = false) {
     stdio: s.stdio.map(BigInt),
     keep: view(new Int32Array(s.keep.length ? s.keep : [0])),
     nkeep: BigInt(s.keep.length),
+    listen: view(new Int32Array(s.listen.length ? s.listen : [0])),
+    nlisten: BigInt(s.listen.length),
     cleanup: s.cleanup?.length ? list(s.cleanup) : 0n,
     exec_fd: BigInt(s.execFd ?? -1),
     report_fd: BigInt(s.reportFd ?? -1),

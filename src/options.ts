@@ -1,4 +1,5 @@
 // What `daemonize start` is asked to do, after the command line has been checked.
+import type { Listen } from "./listen";
 import type { RunValues } from "./settings";
 
 export interface StartOptions {
@@ -21,6 +22,8 @@ export interface StartOptions {
   clearEnv: boolean;
   foreground: boolean;
   keepFds: number[];
+  /** --listen, in order: bound before the drop, handed on after any activator's sockets (src/listen.ts). */
+  listen: Listen[];
   oknodo: boolean;
   unsafe: boolean;
   verbose: boolean;
@@ -64,6 +67,9 @@ export interface Readiness {
   how: string;
   /** Milliseconds. */
   timeout: number;
+  /** Once checked: fd:N's N, tcp:'s port. */
+  fd?: number;
+  port?: number;
 }
 
 export interface CgroupRequest {

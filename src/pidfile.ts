@@ -58,7 +58,8 @@ function checkOwner(path: string, st: Stat, unsafe: boolean): void {
 /** What checkDirectory found for one directory: nothing wrong, the walk's error, or the refusal. */
 type Verdict = { walkError: string } | { refusal: string } | undefined;
 
-function judge(dir: string, unsafe: boolean): Verdict {
+/** Whether only root or the caller could replace what is in dir (a pidfile's, a --listen unix socket's). */
+export function judge(dir: string, unsafe: boolean, what = "pidfile directory"): Verdict {
   const entries: Entry[] = [];
   try {
     walk(dir, undefined, (e) => entries.push(e));
@@ -66,7 +67,7 @@ function judge(dir: string, unsafe: boolean): Verdict {
     return { walkError: (e as Error).message };
   }
   const found = unsafe ? undefined : untrusted(entries, [0, euid()]);
-  return found && { refusal: `pidfile directory ${found.at} ${found.why}; refusing to use it (--unsafe allows it)` };
+  return found && { refusal: `${what} ${found.at} ${found.why}; refusing to use it (--unsafe allows it)` };
 }
 
 /** Verdicts by directory, for one command over many pidfiles; never kept longer, as a directory can change. */

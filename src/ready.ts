@@ -61,17 +61,17 @@ const REFUSED: Record<ReadyRefusal, (how: string) => string> = {
  */
 export function readiness(o: StartOptions): Readiness {
   const given = o.ready as Readiness;
-  const read = new Int32Array(2);
+  const read = new Int32Array(3);
   const parse = (how: string) => READY_REFUSALS[native.dz_ready_parse(cstr(how), read) - 1];
   const refused = parse(given.how);
   if (refused && refused !== "address") fail("usage", REFUSED[refused](given.how));
-  const [kind, fd] = [READY_KINDS[(read[0] as number) - 1], read[1] as number];
+  const [kind, fd, port] = [READY_KINDS[(read[0] as number) - 1], read[1] as number, read[2] as number];
   if (kind === "fd" && o.keepFds.includes(fd)) fail("usage", `--ready ${given.how}: fd ${given.how.slice("fd:".length)} is also given with --keep-fd`);
   // In the foreground no launcher is left to wait, but a monitor is.
   if (o.foreground && !o.supervise) fail("usage", "--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
   const how = kind === "file" ? `file:${absolute(o.cwd, given.how.slice("file:".length))}` : given.how;
   if (refused || (kind === "file" && parse(how))) fail("usage", REFUSED.address(how));
-  return { ...given, how };
+  return { ...given, how, ...(kind === "fd" ? { fd } : kind === "tcp" ? { port } : {}) };
 }
 
 export async function startReady(o: StartOptions): Promise<{ pid: number }> {

@@ -1,5 +1,5 @@
 // Runs a command that acts on files or processes: start (plain, --ready, --supervise,
-// --check), restart, status, stop, signal, reopen-logs and logs. Each loads only what it needs.
+// --check), restart, status, stop, signal, reload, reopen-logs and logs. Each loads only what it needs.
 import type { Command } from "./cli";
 import { DaemonizeError, fail, statusSetExit } from "./errors";
 import { printable } from "./bytes";
@@ -87,8 +87,9 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
     case "stop":
     case "signal":
     case "restart-program":
+    case "reload":
     case "reopen-logs": {
-      const { reopenLogs, restartProgram, signal, stop } = await import("./control");
+      const { reload, reopenLogs, restartProgram, signal, stop } = await import("./control");
       const r =
         cmd.name === "stop"
           ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
@@ -96,7 +97,9 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
             ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
             : cmd.name === "reopen-logs"
               ? await reopenLogs(cmd.pidfile, cmd.unsafe)
-              : await restartProgram(cmd.pidfile, cmd.unsafe);
+              : cmd.name === "reload"
+                ? await reload(cmd.pidfile, cmd.unsafe)
+                : await restartProgram(cmd.pidfile, cmd.unsafe);
       if (r.code !== 0) await say("error", r.message);
       else if (cmd.verbose) await say("info", r.message);
       if (r.warning) await say("warn", r.warning);

@@ -6,21 +6,25 @@
 //   2. env       the daemon's environment (env.ts)
 //   3. program   found and, as root, checked for safety (program.ts)
 //   4. pidfile   refuse early if its daemon is alive (pidfile.ts)
-//   5. stdio     /dev/null and the log files, opened here (stdio.ts)
+//   5. sockets   an activator's, then --listen's, bound here as root (sockets.ts)
+//   6. stdio     /dev/null and the log files, opened here (stdio.ts)
 //      cgroup    what a killed monitor left in the pidfile's cgroup, ended; with
 //                --cgroup, the cgroup made, marked and limited (cgroup.ts), for
 //                the daemon to be born in
-//   6. detach    double fork, setsid, limits and priorities, chroot, groups,
-//                gid, uid, capabilities, chdir, umask, stdio, fds, every
-//                setting read back, signals, then wait (detach.ts)
-//   7. publish   the pidfile names the daemon itself, before it execs
-//   8. exec      release the daemon; the status pipe closing means exec worked
+//   7. detach    double fork, setsid, limits and priorities, chroot, groups,
+//                gid, uid, capabilities, chdir, umask, stdio, sockets as fds
+//                3.. with LISTEN_PID, fds, every setting read back, signals,
+//                then wait (detach.ts)
+//   8. publish   the pidfile names the daemon itself, before it execs
+//   9. exec      release the daemon; the status pipe closing means exec worked
 //
-// --check (check.ts) runs steps 1 to 6 without creating anything, then asks the
+// --check (check.ts) runs steps 1 to 7 (binding the sockets for a moment), then asks the
 // throwaway daemon whether the exec would work instead of doing it.
 import { byteLength } from "./bytes";
 import { execInPlace, type Spec, spawn } from "./detach";
 import { buildEnv, envp, MAX_STRING } from "./env";
+import { activated, listenEnvironment } from "./listen";
+import { type Opened, openSockets } from "./sockets";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
 import { absolute } from "./paths";
@@ -56,6 +60,7 @@ export interface Prepared {
   /** The log files, for the pidfile's record. */
   logs: string[];
   stdio: Stdio;
+  sockets: Opened;
   spec: Spec;
   /** The cgroup the pidfile records for a daemon that is gone (src/cgroup.ts leftBehind). */
   leftCgroup?: string;
@@ -83,6 +88,14 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   checkDir(root ? `${root}${dir}` : dir, "chdir");
   t?.pass(`${dir} is a directory`);
   t?.begin("arguments");
+  // The kept fds and --ready's fd keep their numbers, after the sockets.
+  const handed = activated().fds.length + o.listen.length;
+  const clash = [...o.keepFds, ...(o.ready?.fd !== undefined ? [o.ready.fd] : [])].find((fd) => fd < 3 + handed);
+  if (clash !== undefined)
+    fail("usage", `fd ${clash} (--keep-fd or --ready fd:) is where a socket goes: the ${handed} socket(s) are fds 3 to ${2 + handed}, so kept fds must come after them`);
+  const probed = o.ready?.port;
+  if (probed !== undefined && o.listen.some((l) => l.kind === "tcp" && l.port === probed))
+    fail("usage", `--ready ${o.ready?.how}: that port is a --listen socket, which accepts connections before the program runs; use --ready notify or fd:N`);
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);
   for (const arg of o.argv)
@@ -110,13 +123,24 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     if (found.state === "dead") leftCgroup = found.cgroup;
   }
 
-  t?.begin("stdio");
-  const stdio = openStdio({ ...o, umask: o.run.umask }, who);
+  if (handed) t?.begin("sockets");
+  const sockets = openSockets(o.listen, who, o.unsafe);
+  if (handed) {
+    t?.pass(`fds 3 to ${2 + handed}: ${sockets.names.join(", ")}${o.listen.length ? ` (bound: ${o.listen.map((l) => l.text).join(", ")})` : ""}`);
+  }
+  let stdio: Stdio;
+  try {
+    t?.begin("stdio");
+    stdio = openStdio({ ...o, umask: o.run.umask }, who);
+  } catch (e) {
+    sockets.discard();
+    throw e;
+  }
   t?.pass(`stdin /dev/null, stdout ${o.stdout ? absolute(o.cwd, o.stdout) : "/dev/null"}, stderr ${o.stderr ? absolute(o.cwd, o.stderr) : "/dev/null"}`);
   const spec: Spec = {
     path: program.path,
     argv: o.argv,
-    envp: envp(env),
+    envp: envp(listenEnvironment(env, sockets)),
     root,
     dir,
     groups: who?.groups,
@@ -125,9 +149,10 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     run,
     stdio: stdio.fds,
     keep: o.keepFds,
+    listen: sockets.fds,
   };
   const logs = [...new Set([o.stdout, o.stderr].flatMap((f) => (f === undefined ? [] : [absolute(o.cwd, f)])))];
-  return { who, program, pidfile, logs, stdio, spec, leftCgroup };
+  return { who, program, pidfile, logs, stdio, sockets, spec, leftCgroup };
 }
 
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */
@@ -150,10 +175,12 @@ export async function start(o: StartOptions, launch: Launch = launchPlain): Prom
     made?.undo();
     // A start that lost to a running daemon must not take away a log that daemon may use.
     if (!(e instanceof DaemonizeError && e.kind === "running")) p.stdio.discard();
+    p.sockets.discard();
     throw e;
   } finally {
     if (made) close(made.fd);
     p.stdio.close();
+    p.sockets.close();
   }
 }
 

@@ -108,6 +108,8 @@ function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
     ...(run.groups ? { groups: run.groups.join(",") } : {}),
     ...monitorSettings(run.run),
     ...(run.keep.length ? { keep: run.keep.join(",") } : {}),
+    // The monitor holds the sockets for its whole life and hands them to every run.
+    ...(run.listen.length ? { listen: run.listen.join(",") } : {}),
     restart: policy.restart,
     "success-exit": policy.successExit.join(","),
     "restart-delay": policy.restartDelay,
@@ -134,7 +136,8 @@ function monitorSpec(run: Spec, policy: Policy, image: number, w: Wiring, lock: 
     // Its own limits, priorities and privileges stay as they are: a run's --limit nproc=1 or low nofile must not stop it restarting the run.
     run: leftAlone(run.run),
     stdio: w.stdio,
-    keep: [...run.keep, ...w.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
+    keep: [...run.keep, ...run.listen, ...w.keep, ...(lock ? [lock.fd] : [])].sort((a, b) => a - b),
+    listen: [],
     execFd: image,
     reportFd,
   };
@@ -160,7 +163,7 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
     let monitor: Started | undefined;
     try {
       // Above every fd the monitor keeps: the child path moves the status pipe there for it.
-      const reportFd = Math.max(2, image, lock.fd, ...run.keep, ...w.keep) + 1;
+      const reportFd = Math.max(2, image, lock.fd, ...run.keep, ...run.listen, ...w.keep) + 1;
       monitor = spawn(monitorSpec(run, policy, image, w, lock, path, reportFd), onExec, run);
       publish(path, monitor.pid, o.unsafe, lock, attrs);
     } catch (e) {

@@ -29,9 +29,11 @@ describe("the contract", () => {
   });
 
   test("the monitor writes its state in the declared fields", () => {
-    const format = /snprintf\(v, sizeof v, "([^"]+)"/.exec(code("monitor.c"))?.[1] ?? "";
-    expect(format.split(" ").length).toBe(MONITOR_STATE_FIELDS.length);
-    expect(format.split(" ").every((f) => /^%(s|d|lld)$/.test(f))).toBe(true);
+    // The reload's fields follow the monitor's own, written by ffi/reload.c.
+    const format = (file: string, call: string) => new RegExp(`snprintf\\(${call}, "([^"]+)"`).exec(code(file))?.[1] ?? "";
+    const fields = `${format("monitor.c", "v, sizeof v")}${format("reload.c", "out, size")}`.split(" ");
+    expect(fields.length).toBe(MONITOR_STATE_FIELDS.length);
+    expect(fields.every((f) => /^%(s|d|lld)(:%d)?$/.test(f))).toBe(true);
   });
 
   test("names, states, steps and control values are written nowhere else", () => {
