@@ -550,7 +550,7 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 	}
 	pid_t daemon = (pid_t)pid, pgid = getpgid(daemon);
 	for (int looked = 0;; looked = 1) {
-		struct pollfd p[2];
+		struct pollfd p[3];
 		int n = ready_pollfd(p);
 		p[n++] = (struct pollfd){ wake[0], POLLIN, 0 };
 		int64_t left = ready_deadline - now_ms(CLOCK_MONOTONIC);

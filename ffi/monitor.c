@@ -22,7 +22,7 @@
  * when the monitor exits.
  */
 #include "cgroup.h"
-#include "ready.h"
+#include "liveness.h"
 #include "relay.h"
 #include "reload.h"
 #include "sockets.h"
@@ -71,11 +71,19 @@ static const char *pidfile, *cgroup_path;
 static enum state state = STATE_STARTING;
 static enum goal goal = NONE;
 static int first = 1, first_failure = EXIT_OSERR, killing, stopping, last_code = -1, last_signal;
+/* Why the monitor stopped this run, which had not ended (liveness.h); what the last failed run's was, for status. */
+static enum failure failure;
+static char last_failure[24] = "-";
+/* A missed watchdog's SIGABRT is the program's to act on before the tree is sent TERM. */
+static int aborting;
+static const char *const FAILURE[] = FAILURE_NAMES;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
 /* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
 static int reopen_asked;
 static int64_t ready_by, probe_at;
+/* When the state was last written, and when a change of a time only will be (0: none held back). */
+static int64_t saved_at, save_at;
 static int64_t run_started, run_started_wall, delay, restarts, counted_restarts, restart_at, kill_at, scan_at, reopens;
 static int64_t restart_times[LIMIT_MAX_RESTARTS];
 
@@ -128,7 +136,7 @@ static int reloadable(void)
 
 static void save_state(void)
 {
-	char v[256], last[32] = "-";
+	char v[384], last[32] = "-";
 	if (last_code >= 0)
 		snprintf(last, sizeof last, "exit:%d", last_code);
 	else if (last_signal)
@@ -137,8 +145,25 @@ static void save_state(void)
 			 (long long)run_started_wall, last, (long long)cfg.stop_timeout, (long long)reopens, (int)ready_mainpid(),
 			 reloadable() ? 1 : ready_wanted() ? 2 : 0);
 	n += reload_fields(v + n, sizeof v - (size_t)n);
+	char watchdog[48], health[32], probe[48], memory[24];
+	watchdog_field(watchdog, sizeof watchdog);
+	health_field(health, sizeof health);
+	health_probe_field(probe, sizeof probe);
+	memory_field(memory, sizeof memory);
+	n += snprintf(v + n, sizeof v - (size_t)n, " %s %s %s %s %s", watchdog, health, probe, memory, last_failure);
 	if (lock_fd >= 0)
 		fsetxattr(lock_fd, XATTR_MONITOR, v, (size_t)n, 0);
+	saved_at = now_ms(CLOCK_MONOTONIC);
+	save_at = 0;
+}
+
+/* After a liveness look: what status shows is written at once, a time that moved once a second at most. */
+static void save_change(int changed, int64_t t)
+{
+	if (changed == CHANGED_STATE || (changed && t - saved_at >= 1000))
+		save_state();
+	else if (changed && !save_at)
+		save_at = saved_at + 1000;
 }
 
 static void set_state(enum state s)
@@ -192,6 +217,39 @@ static void report_first(int step, long err)
 
 static void save_status(void);
 
+pid_t monitor_spawn(const struct dz_spec *s, const int status[2], int run)
+{
+	int placed = 0;
+	pid_t pid = s->cgroup_fd >= 0 ? cgroup_fork((int)s->cgroup_fd, &placed) : fork();
+	if (pid == 0) {
+		if (status[0] >= 0)
+			close(status[0]);
+		/* Born in the cgroup: no join (on the child's own copy of the spec). */
+		struct dz_spec own = *s;
+		if (placed)
+			own.cgroup_fd = -1;
+		setpgid(0, 0);
+		if (run)
+			watchdog_child();
+		int step;
+		long r = child_setup(&own, &step);
+		/* The death signal is armed only now: if the monitor died before, no one would stop this child. */
+		if (r == 0 && getppid() != self)
+			_exit(RUN_NOT_STARTED);
+		if (r == 0) {
+			unblock_all();
+			r = child_exec(&own);
+			step = STEP_EXEC;
+		}
+		if (status[1] >= 0)
+			child_report(status[1], step, r);
+		_exit(RUN_NOT_STARTED);
+	}
+	if (pid > 0)
+		setpgid(pid, pid);
+	return pid;
+}
+
 static void start_run(void)
 {
 	int p[2];
@@ -209,28 +267,8 @@ static void start_run(void)
 	/* Sockets first: what ready_clear moves goes above fd:N, which is above them. */
 	handon_clear(&spec, p, 2);
 	ready_clear(p, 2);
-	int placed = 0;
-	pid_t pid = spec.cgroup_fd >= 0 ? cgroup_fork((int)spec.cgroup_fd, &placed) : fork();
-	if (pid == 0) {
-		close(p[0]);
-		/* Born in the cgroup: no join (this is the child's own copy of the spec). */
-		if (placed)
-			spec.cgroup_fd = -1;
-		setpgid(0, 0);
-		int step;
-		long r = child_setup(&spec, &step);
-		/* The death signal is armed only now: if the monitor died before, no one would stop this run. */
-		if (r == 0 && getppid() != self)
-			_exit(RUN_NOT_STARTED);
-		if (r == 0) {
-			unblock_all();
-			r = child_exec(&spec);
-			step = STEP_EXEC;
-		}
-		if (p[1] >= 0)
-			child_report(p[1], step, r);
-		_exit(RUN_NOT_STARTED);
-	}
+	failure = FAILURE_NONE;
+	pid_t pid = monitor_spawn(&spec, p, 1);
 	if (p[1] >= 0)
 		close(p[1]);
 	ready_armed();
@@ -249,7 +287,6 @@ static void start_run(void)
 		goal = AFTER_RUN;
 		return;
 	}
-	setpgid(pid, pid);
 	run_pid = run_pgid = pid;
 	relay_run(pid);
 	run_status = p[0];
@@ -273,11 +310,33 @@ static void became_ready(void)
 	/* A reload's new run serves now: the old one drains. */
 	if (reload_phase() == RELOAD_STARTING)
 		reload_drain(run_pid, run_pgid, now_ms(CLOCK_MONOTONIC), cfg.stop_timeout);
-	if (goal == NONE)
+	if (goal == NONE) {
+		health_arm(&spec, now_ms(CLOCK_MONOTONIC));
 		set_state(STATE_RUNNING);
+	}
 }
 
 static void stop_tree(enum goal why);
+
+/*
+ * A run that had not ended failed a liveness check: its tree is stopped, and the run counts as
+ * failed. A missed watchdog sends the program SIGABRT first, as systemd does, so that a core can
+ * show where it hung; a stopped tree gets CONT after TERM, or TERM would wait for the KILL.
+ */
+static void stop_failed(enum failure why)
+{
+	if (goal != NONE || run_pid <= 0)
+		return;
+	failure = why;
+	aborting = why == FAILURE_WATCHDOG;
+	if (aborting)
+		kill(run_pid, SIGABRT);
+	stop_tree(AFTER_RUN);
+	kill(-run_pgid, SIGCONT);
+	kill(run_pid, SIGCONT);
+	if (spec.cgroup_fd >= 0)
+		cgroup_signal((int)spec.cgroup_fd, SIGCONT);
+}
 
 /* The run will not be ready: it is stopped, and counts as failed. */
 static void not_ready(int step, int err)
@@ -311,12 +370,22 @@ static void hear(void)
 {
 	struct ready_event e;
 	int64_t t = now_ms(CLOCK_MONOTONIC);
-	if (ready_probed() && (!awaiting || t < probe_at))
-		return;
-	probe_at = t + PROBE_MS;
-	ready_check(run_pid, &e);
+	if (ready_probed() && (!awaiting || t < probe_at)) {
+		if (!watchdog_on())
+			return;
+		ready_listened(run_pid, &e);
+	} else {
+		probe_at = t + PROBE_MS;
+		ready_check(run_pid, &e);
+	}
 	if (e.status)
 		save_status();
+	int changed = 0;
+	if (watchdog_heard(&e, t, &changed)) {
+		stop_failed(FAILURE_WATCHDOG);
+		return;
+	}
+	save_change(changed, t);
 	if (!awaiting)
 		return;
 	if (e.extend_ms)
@@ -359,10 +428,13 @@ static void read_run_status(void)
 		}
 		return;
 	}
+	int64_t t = now_ms(CLOCK_MONOTONIC);
+	watchdog_arm(t);
+	memory_arm(t);
 	if (ready_wanted()) {
 		/* starting until it says it is ready */
 		awaiting = 1;
-		probe_at = now_ms(CLOCK_MONOTONIC);
+		probe_at = t;
 		ready_by = probe_at + cfg.ready_timeout;
 		return;
 	}
@@ -388,12 +460,24 @@ static void stop_tree(enum goal why)
 		return;
 	}
 	int64_t t = now_ms(CLOCK_MONOTONIC);
+	watchdog_disarm();
+	health_disarm();
+	memory_disarm();
 	stopping = 1;
 	set_state(why == NEW_RUN_FAILED ? STATE_RELOADING : STATE_STOPPING);
 	killing = 0;
 	kill_at = t + cfg.stop_timeout;
 	scan_at = t + SCAN_MS;
 	tree_begin();
+	/*
+	 * A fatal TERM takes effect as it is sent, but a core-dumping ABRT only once the program runs to
+	 * take it: TERM now would end a program that was not scheduled in between by TERM. The tree's
+	 * TERM waits for the program to be gone (reap), or for the KILL at --stop-timeout.
+	 */
+	if (aborting) {
+		scan_at = kill_at;
+		return;
+	}
 	tree_signal(run_pid, run_pgid, SIGTERM);
 	/* Those of the tree that are not yet the monitor's children, setsid or not. */
 	if (whole_cgroup())
@@ -405,9 +489,25 @@ static int succeeded(void)
 	return last_code >= 0 && (cfg.success[last_code >> 6] >> (last_code & 63) & 1);
 }
 
+/* As status reads it: exit:CODE or signal:NUMBER. */
 static void describe_exit(char *out, size_t size)
 {
 	if (last_code >= 0)
+		snprintf(out, size, "exit:%d", last_code);
+	else
+		snprintf(out, size, "signal:%d", last_signal);
+}
+
+/* What ended the run, for the line the policy writes. */
+static void describe_end(char *out, size_t size)
+{
+	if (failure == FAILURE_WATCHDOG)
+		watchdog_describe(out, size);
+	else if (failure == FAILURE_HEALTH)
+		health_describe(out, size);
+	else if (failure == FAILURE_MEMORY)
+		memory_describe(out, size);
+	else if (last_code >= 0)
 		snprintf(out, size, "exited with code %d", last_code);
 	else
 		snprintf(out, size, "was killed by signal %d", last_signal);
@@ -416,9 +516,15 @@ static void describe_exit(char *out, size_t size)
 /* The run ended and its tree is gone: restart, wait, or end, as the policy says. */
 static void decide(void)
 {
-	char how[64];
-	describe_exit(how, sizeof how);
-	int ok = succeeded() && !unready;
+	char how[128];
+	describe_end(how, sizeof how);
+	int ok = succeeded() && !unready && !failure;
+	if (!ok) {
+		if (failure)
+			snprintf(last_failure, sizeof last_failure, "%s", FAILURE[failure]);
+		else
+			describe_exit(last_failure, sizeof last_failure);
+	}
 	if (cfg.restart == NEVER || (cfg.restart == ON_FAILURE && ok)) {
 		if (ok)
 			finish(0);
@@ -506,6 +612,7 @@ static void reap(void)
 		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
 			return;
 		pid_t pid = info.si_pid;
+		health_reaped(pid, info.si_code, info.si_status);
 		if (reload_reaped(pid)) {
 			say("%s (pid %d, the run a reload replaces) %s %d", spec.path, (int)pid,
 			    info.si_code == CLD_EXITED ? "exited with code" : "was killed by signal", info.si_status);
@@ -534,6 +641,11 @@ static void reap(void)
 			unready |= awaiting;
 			awaiting = 0;
 			stop_tree(AFTER_RUN);
+			/* It took its ABRT: the rest of the tree is sent TERM now. */
+			if (aborting) {
+				aborting = 0;
+				scan_at = now_ms(CLOCK_MONOTONIC);
+			}
 		}
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -542,6 +654,20 @@ static void reap(void)
 			save_state();
 		}
 	}
+}
+
+/* The run's liveness checks that are due; the first one it fails stops it. */
+static void check_liveness(int64_t t, short revents)
+{
+	int changed = 0;
+	if (watchdog_tick(t))
+		stop_failed(FAILURE_WATCHDOG);
+	else if (health_tick(t, revents, &changed))
+		stop_failed(FAILURE_HEALTH);
+	else if (memory_tick(t, health_probe_pid(), &changed))
+		stop_failed(FAILURE_MEMORY);
+	if (goal == NONE)
+		save_change(changed, t);
 }
 
 static void on_signal(const struct signalfd_siginfo *si)
@@ -676,6 +802,7 @@ static void configure(int argc, char **argv)
 	spec.ready_fd = spec.ready_to = spec.cgroup_fd = -1;
 	spec.stdio[0] = 0, spec.stdio[1] = 1, spec.stdio[2] = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		int r;
 		/* Split without writing to argv, which ps shows as it is. */
 		const char *eq = strchr(argv[i], '=');
 		char k[32];
@@ -752,8 +879,13 @@ static void configure(int argc, char **argv)
 			cfg.notify = v;
 		else if (run_setting(k, v))
 			;
-		else {
-			int r = relay_setting(k, v);
+		else if ((r = watchdog_setting(k, v)) || (r = health_setting(k, v)) || (r = memory_setting(k, v))) {
+			if (r < 0) {
+				say("bad setting %s=%s", k, v);
+				_exit(EXIT_OSERR);
+			}
+		} else {
+			r = relay_setting(k, v);
 			if (r <= 0) {
 				say(r ? "bad setting %s=%s" : "unknown setting %s", k, v);
 				_exit(EXIT_OSERR);
@@ -774,6 +906,7 @@ int main(int argc, char **argv)
 {
 	self = getpid();
 	configure(argc, argv);
+	memory_cgroup((int)spec.cgroup_fd);
 	prctl(PR_SET_NAME, "daemonize", 0, 0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	/* Every signal is read from the signalfd, except those the kernel sends for a fault of the monitor's own. */
@@ -797,7 +930,9 @@ int main(int argc, char **argv)
 		report_first(STEP_STDIO, r);
 		_exit(EXIT_OSERR);
 	}
-	if (ready_wanted()) {
+	if (watchdog_on())
+		ready_listen();
+	if (ready_wanted() || watchdog_on()) {
 		static char notify_env[PATH_MAX + 32];
 		r = ready_open(spec.uid, spec.gid, spec.root != NULL, notify_env, sizeof notify_env);
 		if (r < 0) {
@@ -810,12 +945,16 @@ int main(int argc, char **argv)
 			size_t n = 0;
 			while (spec.envp[n])
 				n++;
-			char **env = malloc((n + 2) * sizeof *env);
+			char **env = malloc((n + 4) * sizeof *env);
 			if (!env)
 				_exit(EXIT_OSERR);
 			memcpy(env, spec.envp, n * sizeof *env);
-			env[n] = notify_env;
-			env[n + 1] = NULL;
+			env[n++] = notify_env;
+			if (watchdog_on()) {
+				watchdog_env(env + n);
+				n += 2;
+			}
+			env[n] = NULL;
 			spec.envp = env;
 		}
 	}
@@ -837,20 +976,29 @@ int main(int argc, char **argv)
 			if (wake < 0 || next < wake)
 				wake = next;
 		}
+		int64_t checks[] = { watchdog_wake(), health_wake(), memory_wake(), save_at ? save_at : -1 };
+		for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+			if (checks[i] >= 0 && (wake < 0 || checks[i] < wake))
+				wake = checks[i];
 		int timeout = wake < 0 ? -1 : wake <= t ? 0 : wake - t > INT_MAX ? INT_MAX : (int)(wake - t);
-		struct pollfd p[5] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
+		struct pollfd p[7] = { { sfd, POLLIN, 0 }, { run_status, POLLIN, 0 } };
 		int n = run_status >= 0 ? 2 : 1;
 		int relayed = relay_pollfds(p + n);
 		int told = run_pid > 0 ? ready_pollfd(p + n + relayed) : 0;
-		poll(p, (nfds_t)(n + relayed + told), timeout);
+		int probing = health_pollfd(p + n + relayed + told);
+		poll(p, (nfds_t)(n + relayed + told + probing), timeout);
 		/* The status pipe first: a run that failed its exec has also sent SIGCHLD. */
 		if (run_status >= 0 && p[1].revents)
 			read_run_status();
 		relay_ready(p + n, relayed);
-		if (run_pid > 0 && run_status < 0)
+		/* Only what has something to say is read: a liveness check's wake-up costs no more than its own work. */
+		short heard = 0;
+		for (int i = 0; i < told; i++)
+			heard |= p[n + relayed + i].revents;
+		if (run_pid > 0 && run_status < 0 && (awaiting || heard))
 			hear();
 		struct signalfd_siginfo si;
-		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+		while (p[0].revents && read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 			on_signal(&si);
 		t = now_ms(CLOCK_MONOTONIC);
 		relay_tick(t);
@@ -878,6 +1026,10 @@ int main(int argc, char **argv)
 			tree_check();
 		} else if (state == STATE_BACKOFF && t >= restart_at)
 			restart_now(1);
+		else
+			check_liveness(t, probing ? p[n + relayed + told].revents : 0);
+		if (save_at && t >= save_at)
+			save_state();
 		if (reload_tick(t))
 			save_state();
 		if (reload_queued() && reload_phase() == RELOAD_IDLE && goal == NONE && state == STATE_RUNNING && run_pid > 0)

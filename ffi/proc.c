@@ -128,8 +128,34 @@ static int task_children(int dfd, const char *task, void *arg)
 
 int proc_children(int (*each)(pid_t pid, void *arg), void *arg)
 {
+	return proc_children_of(0, each, arg);
+}
+
+int proc_children_of(pid_t pid, int (*each)(pid_t pid, void *arg), void *arg)
+{
 	struct children c = { each, arg };
-	return each_in("/proc/self/task", task_children, &c);
+	char dir[32] = "/proc/self/task";
+	if (pid)
+		snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	return each_in(dir, task_children, &c);
+}
+
+long long proc_resident(pid_t pid)
+{
+	char path[32], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	long long pages;
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (sscanf(buf, "%*s %lld", &pages) != 1)
+		return -1;
+	return pages * sysconf(_SC_PAGESIZE);
 }
 
 static int in_group(int dfd, const char *name, void *arg)

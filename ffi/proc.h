@@ -14,6 +14,10 @@ HIDDEN long long proc_started(pid_t pid);
  * that. It allocates nothing, for the monitor.
  */
 HIDDEN int proc_children(int (*each)(pid_t pid, void *arg), void *arg);
+/* The same for the children of another process (0: this one). */
+HIDDEN int proc_children_of(pid_t pid, int (*each)(pid_t pid, void *arg), void *arg);
+/* Its resident memory in bytes (the resident pages of /proc/PID/statm); -1 when it is gone. */
+HIDDEN long long proc_resident(pid_t pid);
 /* Whether any process of the group is alive, not a zombie. */
 HIDDEN int proc_group_alive(pid_t pgid);
 /*

@@ -19,7 +19,7 @@
 /* Exiting closes fd:N before the exit itself shows: a close counts only once the program outlived it this long. */
 #define CLOSED_MS (2 * PROBE_MS)
 
-static int kind, target = -1;
+static int kind, target = -1, listening;
 static int sock = -1, pipe_rd = -1, pipe_wr = -1;
 static struct sockaddr_storage peer;
 static socklen_t peer_len;
@@ -99,26 +99,10 @@ static int dotted(const char *h, size_t len)
 	return parts == 4;
 }
 
-int ready_parse(const char *how, struct ready_how *out)
+/* tcp:'s [HOST:]PORT, into out's port and peer: 0 or REFUSED_*. */
+static int tcp_address(const char *spec, struct ready_how *out)
 {
-	memset(out, 0, sizeof *out);
-	if (!strcmp(how, "notify"))
-		return out->kind = READY_NOTIFY, 0;
-	if (!strncmp(how, "fd:", 3)) {
-		if (!digits(how + 3, strlen(how + 3), 9))
-			return REFUSED_FORM;
-		out->kind = READY_FD;
-		out->fd = atoi(how + 3);
-		return out->fd < 3 ? REFUSED_STDIO : 0;
-	}
-	if (!strncmp(how, "file:", 5) && how[5] && !space_at(how + 5, 1)) {
-		out->kind = READY_FILE;
-		out->path = how + 5;
-		return strlen(out->path) < PATH_MAX ? 0 : REFUSED_ADDRESS;
-	}
-	if (strncmp(how, "tcp:", 4))
-		return REFUSED_FORM;
-	const char *spec = how + 4, *colon = strrchr(spec, ':'), *port = colon ? colon + 1 : spec;
+	const char *colon = strrchr(spec, ':'), *port = colon ? colon + 1 : spec;
 	size_t len = colon ? (size_t)(colon - spec) : 0;
 	if (!digits(port, strlen(port), 5) || (colon && !host_form(spec, len)))
 		return REFUSED_FORM;
@@ -158,6 +142,36 @@ int ready_parse(const char *how, struct ready_how *out)
 	return 0;
 }
 
+int ready_parse(const char *how, struct ready_how *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!strcmp(how, "notify"))
+		return out->kind = READY_NOTIFY, 0;
+	if (!strncmp(how, "fd:", 3)) {
+		if (!digits(how + 3, strlen(how + 3), 9))
+			return REFUSED_FORM;
+		out->kind = READY_FD;
+		out->fd = atoi(how + 3);
+		return out->fd < 3 ? REFUSED_STDIO : 0;
+	}
+	if (!strncmp(how, "file:", 5) && how[5] && !space_at(how + 5, 1)) {
+		out->kind = READY_FILE;
+		out->path = how + 5;
+		return strlen(out->path) < PATH_MAX ? 0 : REFUSED_ADDRESS;
+	}
+	return strncmp(how, "tcp:", 4) ? REFUSED_FORM : tcp_address(how + 4, out);
+}
+
+int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *len)
+{
+	struct ready_how h = { 0 };
+	if (tcp_address(spec, &h))
+		return -EINVAL;
+	*out = h.peer;
+	*len = h.peer_len;
+	return 0;
+}
+
 int ready_config(const char *how)
 {
 	struct ready_how h;
@@ -175,6 +189,11 @@ int ready_config(const char *how)
 int ready_wanted(void)
 {
 	return kind != 0;
+}
+
+void ready_listen(void)
+{
+	listening = 1;
 }
 
 int ready_probed(void)
@@ -200,7 +219,7 @@ static socklen_t address(const char *name, struct sockaddr_un *a)
 long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
 {
 	env[0] = 0;
-	if (kind != READY_NOTIFY)
+	if (kind != READY_NOTIFY && !listening)
 		return 0;
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0)
@@ -300,11 +319,12 @@ void ready_armed(void)
 
 int ready_pollfd(struct pollfd *p)
 {
-	int fd = kind == READY_NOTIFY ? sock : kind == READY_FD ? pipe_rd : -1;
-	if (fd < 0)
-		return 0;
-	*p = (struct pollfd){ fd, POLLIN, 0 };
-	return 1;
+	int n = 0;
+	if (sock >= 0)
+		p[n++] = (struct pollfd){ sock, POLLIN, 0 };
+	if (kind == READY_FD && pipe_rd >= 0)
+		p[n++] = (struct pollfd){ pipe_rd, POLLIN, 0 };
+	return n;
 }
 
 /*
@@ -333,7 +353,19 @@ static void parse(char *msg, size_t len, struct ready_event *e)
 		if (next)
 			*next++ = 0;
 		if (!strcmp(line, "READY=1"))
-			e->ready = 1;
+			e->ready = kind == READY_NOTIFY;
+		else if (!strcmp(line, "WATCHDOG=1"))
+			e->watchdog |= WATCHDOG_PING;
+		else if (!strcmp(line, "WATCHDOG=trigger"))
+			e->watchdog |= WATCHDOG_TRIGGER;
+		else if (!strncmp(line, "WATCHDOG_USEC=", 14)) {
+			char *end;
+			long long n = strtoll(line + 14, &end, 10);
+			if (!*end && end != line + 14 && n >= 0) {
+				e->watchdog |= WATCHDOG_PERIOD;
+				e->watchdog_usec = n;
+			}
+		}
 		else if (!strncmp(line, "STATUS=", 7)) {
 			snprintf(status, sizeof status, "%s", line + 7);
 			e->status = 1;
@@ -425,12 +457,17 @@ static int connects(void)
 	return ok;
 }
 
-void ready_check(pid_t main, struct ready_event *e)
+void ready_listened(pid_t main, struct ready_event *e)
 {
 	memset(e, 0, sizeof *e);
-	if (kind == READY_NOTIFY && sock >= 0)
+	if (sock >= 0)
 		read_notify(main, e);
-	else if (kind == READY_FD && pipe_rd >= 0)
+}
+
+void ready_check(pid_t main, struct ready_event *e)
+{
+	ready_listened(main, e);
+	if (kind == READY_FD && pipe_rd >= 0)
 		read_fd(e);
 	else if (kind == READY_TCP)
 		e->ready = connects();

@@ -23,7 +23,10 @@ struct ready_event {
 	int closed;        /* fd:N was closed without a newline, and the program outlived that: it never will be ready */
 	int64_t extend_ms; /* EXTEND_TIMEOUT_USEC=: the deadline is now + this */
 	int status;        /* STATUS= changed: ready_status() */
+	int watchdog;      /* WATCHDOG_*: what --watchdog heard */
+	int64_t watchdog_usec; /* with WATCHDOG_PERIOD: WATCHDOG_USEC= */
 };
+enum { WATCHDOG_PING = 1, WATCHDOG_TRIGGER = 2, WATCHDOG_PERIOD = 4 };
 
 /* --ready's argument, parsed. */
 struct ready_how {
@@ -44,6 +47,10 @@ HIDDEN int ready_parse(const char *how, struct ready_how *out);
 /* The protocol the waits below use: 0, or -EINVAL for an argument ready_parse refuses. */
 HIDDEN int ready_config(const char *how);
 HIDDEN int ready_wanted(void);
+/* [HOST:]PORT as tcp: takes it (ready_parse), HOST an address or localhost (127.0.0.1 when left out): 0, or -EINVAL. */
+HIDDEN int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *len);
+/* The notify socket is opened and read whatever the protocol (--watchdog hears on it). */
+HIDDEN void ready_listen(void);
 /*
  * Makes the notify socket, in a private directory the target user can reach
  * (an abstract address when the program runs in a chroot); `env` gets
@@ -60,10 +67,12 @@ HIDDEN long ready_arm(int64_t *fd, int64_t *target);
 HIDDEN long ready_clear(int *fds, int n);
 /* After the run's exec: the parent's copy of the write end goes. */
 HIDDEN void ready_armed(void);
-/* The fd to poll, if any. */
+/* The fds to poll, at most two (the notify socket, and fd:N's pipe); how many. */
 HIDDEN int ready_pollfd(struct pollfd *p);
 /* Whether the protocol is probed (tcp, file) rather than told. */
 HIDDEN int ready_probed(void);
+/* Reads what came on the notify socket only. */
+HIDDEN void ready_listened(pid_t main, struct ready_event *e);
 /* Reads what came (or probes); `main` and its descendants are the ones heard. */
 HIDDEN void ready_check(pid_t main, struct ready_event *e);
 /* When a close of fd:N that was seen will count as closed, or 0. */

@@ -1,6 +1,7 @@
 // What the benchmark scripts share: the clock the timed programs stamp with, the
 // C compiler they are built with, and the median.
 import { dlopen, FFIType } from "bun:ffi";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 
 // Bun's process.hrtime counts from the process's start, not CLOCK_MONOTONIC's origin (a fresh
@@ -33,4 +34,14 @@ export function onInterrupt(cleanup: () => void): void {
       cleanup();
       process.exit(128 + constants.signals[signal]);
     });
+}
+
+/** The kB lines of /proc/PID/status (VmRSS, RssAnon, ...), in KiB. */
+export function procStatus(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
+    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (m) out[m[1] as string] = Number(m[2]);
+  }
+  return out;
 }

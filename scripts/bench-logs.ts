@@ -5,6 +5,7 @@
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { median, monotonicNs, needCc, onInterrupt } from "./bench-common";
+import { freePort } from "./free-port";
 
 const root = new URL("..", import.meta.url).pathname;
 // As in bench.ts: no npm_* variables, which every daemon would otherwise carry.
@@ -333,12 +334,6 @@ interface Case {
   /** The --ready argument and the program's arguments after its stamp file, for one start in `dir`. */
   args(dir: string): Promise<[string, string[]]>;
 }
-async function freePort() {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
 const protocols: [string, (dir: string) => Promise<[string, string[]]>][] = [
   ["notify", async () => ["notify", ["notify"]]],
   ["fd:3", async () => ["fd:3", ["fd"]]],
@@ -352,7 +347,7 @@ const protocols: [string, (dir: string) => Promise<[string, string[]]>][] = [
   [
     "tcp:127.0.0.1:PORT",
     async () => {
-      const port = await freePort();
+      const port = freePort();
       return [`tcp:127.0.0.1:${port}`, ["tcp", String(port)]];
     },
   ],

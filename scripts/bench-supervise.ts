@@ -4,7 +4,7 @@
 // Prints markdown tables.
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { median, monotonicNs, needCc, onInterrupt } from "./bench-common";
+import { median, monotonicNs, needCc, onInterrupt, procStatus } from "./bench-common";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = `${root}dist/daemonize`;
@@ -82,14 +82,6 @@ async function nextStamp(dir: string, seen: number, what: string): Promise<Stamp
   }
 }
 
-function procStatus(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
-    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (m) out[m[1] as string] = Number(m[2]);
-  }
-  return out;
-}
 function alive(pid: number) {
   try {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -1,6 +1,6 @@
 // build/contract.h: src/contract.ts and the exit codes of src/errors.ts, for the C side.
 // scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
-import { CONTROL, DEFAULTS, LIMITS, MONITOR_STATES, READY_KINDS, READY_REFUSALS, RELOAD_OUTCOMES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
+import { CONTROL, DEFAULTS, HEALTH_STATES, LIMITS, LIVENESS_FAILURES, MONITOR_STATES, READY_KINDS, READY_REFUSALS, RELOAD_OUTCOMES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
 import { EXIT } from "../src/errors";
 import { fieldOf, RUN_SETTINGS, type RunSetting, UNSET } from "../src/settings";
 
@@ -31,6 +31,12 @@ export function contractHeader(): string {
     "/* How a reload ended. */",
     `enum reload_outcome { ${RELOAD_OUTCOMES.map((s) => `RELOAD_${macro(s)}`).join(", ")} };`,
     `#define RELOAD_NAMES { ${RELOAD_OUTCOMES.map(str).join(", ")} }`,
+    "",
+    "/* A run's health, and why a run was stopped (0: it was not). */",
+    `enum health { ${HEALTH_STATES.map((s) => `HEALTH_${macro(s)}`).join(", ")} };`,
+    `#define HEALTH_NAMES { ${HEALTH_STATES.map(str).join(", ")} }`,
+    `enum failure { FAILURE_NONE, ${LIVENESS_FAILURES.map((s) => `FAILURE_${macro(s)}`).join(", ")} };`,
+    `#define FAILURE_NAMES { "-", ${LIVENESS_FAILURES.map(str).join(", ")} }`,
     "",
     "/* The control signal and the values queued with it. */",
     ...Object.entries(CONTROL).map(([name, v]) => `#define CONTROL_${macro(name)} (${v})`),

@@ -5,6 +5,7 @@
 // sockets are bound for a moment, as only that says whether they can be, then closed
 // and their files removed.
 import { byteLength } from "./bytes";
+import { DEFAULTS } from "./contract";
 import { isExecStep, stepError, trial } from "./detach";
 import { DaemonizeError, fail } from "./errors";
 import type { StartOptions } from "./options";
@@ -58,6 +59,18 @@ export async function check(o: StartOptions): Promise<CheckReport> {
       const { monitorImage } = await import("./supervise");
       close(await monitorImage());
       t.pass(`--restart ${o.supervise.restart}: the monitor can be run from a memory file`);
+      const l = o.supervise.liveness;
+      if (l) {
+        t.begin("liveness");
+        const h = l.health;
+        t.pass(
+          [
+            l.watchdog && `--watchdog: WATCHDOG=1 at least every ${l.watchdog} ms`,
+            h && `--health ${h.argv ? `exec:${h.argv.join(" ")}` : h.probe} every ${h.interval} ms, ${h.timeout} ms each, ${h.retries} failures in a row, none counted for ${h.start} ms`,
+            l.maxMemory && `--max-memory ${l.maxMemory} bytes for the tree, summed every ${DEFAULTS.memoryCheck} to ${DEFAULTS.memoryCheckMax} ms`,
+          ].filter(Boolean).join("; "),
+        );
+      }
     }
     const { who, program, pidfile, spec, stdio, sockets, leftCgroup } = prepare(o, t);
     try {

@@ -7,7 +7,7 @@ import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { fail } from "./errors";
-import type { CgroupRequest, Policy, Readiness, Relay, StartOptions } from "./options";
+import type { CgroupRequest, Health, Liveness, Policy, Readiness, Relay, StartOptions } from "./options";
 import { absolute } from "./paths";
 import { parseListen } from "./listen";
 
@@ -44,6 +44,13 @@ const startArgs = {
   "stop-timeout": { type: "string", valueHint: "DUR", description: `On stop: TERM the program's whole tree, then KILL what is left after this (default ${dur(DEFAULTS.stopTimeout)})` },
   ready: { type: "string", valueHint: "HOW", description: "Return only once the program is ready: notify (sd_notify), fd:N (a newline on fd N), tcp:[HOST:]PORT (a connect works) or file:PATH (it exists)" },
   "ready-timeout": { type: "string", valueHint: "DUR", description: `How long --ready waits before the program's tree is stopped (default ${dur(DEFAULTS.readyTimeout)})` },
+  watchdog: { type: "string", valueHint: "DUR", description: "The program must send WATCHDOG=1 (sd_notify) at least every DUR, or it is sent SIGABRT, stopped and counted as failed" },
+  health: { type: "string", valueHint: "PROBE", description: "Probe the running program: tcp:[HOST:]PORT (a connect works), http://ADDR:PORT/PATH (a GET answers 2xx or 3xx) or exec:PROGRAM [ARGS] (exits 0)" },
+  "health-interval": { type: "string", valueHint: "DUR", description: `How often --health probes (default ${dur(DEFAULTS.healthInterval)})` },
+  "health-timeout": { type: "string", valueHint: "DUR", description: `How long a probe may take before it counts as failed (default ${dur(DEFAULTS.healthTimeout)})` },
+  "health-retries": { type: "string", valueHint: "N", description: `Failed probes in a row that make the run unhealthy: it is stopped and counted as failed (default ${DEFAULTS.healthRetries})` },
+  "health-start": { type: "string", valueHint: "DUR", description: `Failed probes in this time after the run is ready do not count (default ${dur(DEFAULTS.healthStart)})` },
+  "max-memory": { type: "string", valueHint: "SIZE", description: `The run's whole tree may not use more resident memory than SIZE (512M, 2G or bytes), checked every ${dur(DEFAULTS.memoryCheck)} near SIZE, every ${dur(DEFAULTS.memoryCheckMax)} far below it` },
   "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
   "log-keep": { type: "string", valueHint: "N", description: `Rotated files to keep: FILE.1 newest to FILE.N (default ${DEFAULTS.logKeep})` },
   "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
@@ -72,7 +79,10 @@ const FACILITIES = [
 ];
 
 /** Supervise options other than --supervise and --restart, which need one of those two. */
-const POLICY = ["success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout"] as const;
+const POLICY = [
+  "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
+  "watchdog", "health", "health-interval", "health-timeout", "health-retries", "health-start", "max-memory",
+] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
 const REPEATABLE = new Set<string>(["env", "keep-fd", "listen", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
@@ -351,10 +361,82 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
     restartWindow: duration("restart-window", DEFAULTS.restartWindow),
     stopTimeout: duration("stop-timeout", DEFAULTS.stopTimeout),
     relay,
+    liveness: parseLiveness(values),
   };
   if (policy.restartMaxDelay < policy.restartDelay)
     usage(`--restart-max-delay ${values.get("restart-max-delay") ?? `(default ${dur(DEFAULTS.restartMaxDelay)})`} is shorter than --restart-delay ${values.get("restart-delay")}`);
   return policy;
+}
+
+/** Nothing is looked up: a name could stand for anything by the time it resolves. */
+function checkHost(text: string, what: string): void {
+  const host = text.replace(/^\[(.*)\]$/, "$1");
+  const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((n) => Number(n) < 256);
+  if (host !== "localhost" && !ipv4 && !/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(host)) usage(`${what}: HOST must be an IP address or localhost`);
+}
+
+/** tcp:[HOST:]PORT, http://HOST[:PORT]/PATH, exec:PROGRAM [ARGS]; as the monitor reads it. */
+function parseProbe(text: string): Pick<Health, "probe" | "argv"> {
+  const what = `--health ${text}`;
+  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(text);
+  const http = /^http:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+)(?::(\d{1,5}))?(\/[\x21-\x7e]*)?$/.exec(text);
+  const port = (p: string | undefined) => {
+    if (p !== undefined && (Number(p) < 1 || Number(p) > 65535)) usage(`${what}: no such port`);
+  };
+  if (tcp) {
+    if (tcp[1] !== undefined) checkHost(tcp[1], what);
+    port(tcp[2]);
+    return { probe: text };
+  }
+  if (http) {
+    checkHost(http[1] as string, what);
+    port(http[2]);
+    const path = http[3] ?? "/";
+    if (path.length > 900) usage(`${what}: the path is longer than 900 bytes`);
+    return { probe: `http://${http[1]}:${http[2] ?? 80}${path}` };
+  }
+  if (text.startsWith("exec:")) {
+    const argv = text.slice(5).split(/[ \t]+/).filter((a) => a !== "");
+    if (argv.length === 0) usage(`${what}: no program given`);
+    if (argv.length > LIMITS.healthArgs) usage(`${what}: more than ${LIMITS.healthArgs} words`);
+    return { probe: "exec:", argv };
+  }
+  if (/^https:/i.test(text)) usage(`${what}: https is not spoken; probe a plain HTTP port on the loopback, or use exec: with a client`);
+  return usage(`${what} is not tcp:[HOST:]PORT, http://ADDR:PORT/PATH or exec:PROGRAM [ARGS]`);
+}
+
+/** A duration for a liveness option, which 0 would turn into a busy loop or a check that always fails. */
+function positive(values: Map<string, string>, name: string, fallback: number): number {
+  const given = values.get(name);
+  if (given === undefined) return fallback;
+  const ms = parseDuration(given, name);
+  if (ms === 0) usage(`--${name} ${given}: must be longer than 0`);
+  return ms;
+}
+
+function parseLiveness(values: Map<string, string>): Liveness | undefined {
+  const stray = ["health-interval", "health-timeout", "health-retries", "health-start"].find((name) => values.has(name));
+  if (stray && !values.has("health")) usage(`--${stray} goes with --health`);
+  const probe = values.get("health");
+  const retries = values.get("health-retries") ?? String(DEFAULTS.healthRetries);
+  if (!/^\d{1,4}$/.test(retries) || Number(retries) < 1 || Number(retries) > 1000) usage(`--health-retries ${JSON.stringify(retries)} is not a number from 1 to 1000`);
+  const start = values.get("health-start");
+  const memory = values.get("max-memory");
+  const liveness: Liveness = {
+    watchdog: values.has("watchdog") ? positive(values, "watchdog", 0) : undefined,
+    health:
+      probe === undefined
+        ? undefined
+        : {
+            ...parseProbe(probe),
+            interval: positive(values, "health-interval", DEFAULTS.healthInterval),
+            timeout: positive(values, "health-timeout", DEFAULTS.healthTimeout),
+            retries: Number(retries),
+            start: start === undefined ? DEFAULTS.healthStart : parseDuration(start, "health-start"),
+          },
+    maxMemory: memory === undefined ? undefined : parseSize(memory, "max-memory"),
+  };
+  return liveness.watchdog ?? liveness.health ?? liveness.maxMemory ? liveness : undefined;
 }
 
 function parseReady(values: Map<string, string>): Readiness | undefined {

@@ -49,10 +49,19 @@ export const MONITOR_STATE_FIELDS = [
   // reload (ffi/reload.c): whether the runs have --ready (1 notify or fd:N, 2 tcp: or file:), reloads finished, the last one's outcome (RELOAD_OUTCOMES),
   // whether one is under way or asked for, and the old run while the new one overlaps it, with its start.
   "ready", "reloads", "reloadOutcome", "reloadPending", "oldChild", "oldStartedMs",
+  // Liveness (ffi/liveness.h), "-" when off: PERIOD_MS:LAST_WALL_MS (0: none yet), a HEALTH_STATES name or
+  // unhealthy:FAILURES:RETRIES, (+|-)RESULT@WALL_MS, the tree's bytes, and the last failed run's reason.
+  "watchdog", "health", "probe", "memory", "failure",
 ] as const;
 
 /** How a reload ended, as the monitor records it (with :N for an exit code, signal or errno). */
 export const RELOAD_OUTCOMES = ["none", "ok", "exited", "killed", "timeout", "errno", "closed", "failed", "stopped"] as const;
+
+/** A run's health under --health, as status shows it; unhealthy carries how many probes failed in a row. */
+export const HEALTH_STATES = ["starting", "healthy", "unhealthy"] as const;
+
+/** Why the monitor stopped a run that had not ended (--watchdog, --health, --max-memory); a failure's reason is one of these or the exit. */
+export const LIVENESS_FAILURES = ["watchdog", "health", "memory"] as const;
 
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
 export const CONTROL = { signal: 63, restart: -1, reopen: -2, reload: -3 } as const;
@@ -95,6 +104,13 @@ export const DEFAULTS = {
   stopTimeout: 10_000,
   readyTimeout: 60_000,
   logKeep: 5,
+  healthInterval: 10_000,
+  healthTimeout: 2_000,
+  healthRetries: 3,
+  healthStart: 0,
+  /** How often --max-memory sums the tree: this often near the limit, as rarely as memoryCheckMax far below it. */
+  memoryCheck: 250,
+  memoryCheckMax: 2000,
 } as const;
 
 /**
@@ -109,6 +125,8 @@ export const MONITOR_KEYS = [
   // The restart policy and readiness.
   "restart", "success-exit", "restart-delay", "restart-max-delay", "min-uptime", "max-restarts", "restart-window", "stop-timeout",
   "ready", "ready-timeout",
+  // Liveness: an exec: probe's argv comes one health-arg each.
+  "watchdog", "health", "health-arg", "health-interval", "health-timeout", "health-retries", "health-start", "max-memory",
   // The log relay.
   "out", "err", "log-max-size", "log-keep", "log-timestamps", "syslog", "syslog-socket", "tag", "caller",
 ] as const;
@@ -118,6 +136,8 @@ export type MonitorKey = (typeof MONITOR_KEYS)[number];
 export const LIMITS = {
   /** The most --max-restarts may be: the monitor remembers this many restart times. */
   maxRestarts: 1000,
+  /** The most arguments an exec: probe may have, its name included. */
+  healthArgs: 32,
 } as const;
 
 /** struct dz_spec, field by field, in order: what the child path is given (src/detach.ts packs it by name). */

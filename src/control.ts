@@ -1,8 +1,11 @@
 // status, stop and signal: act on the daemon a pidfile names, and only on it.
 // A pid that now belongs to another process is never signalled: the identity
 // check of src/pidfile.ts runs before every signal.
-import { CONTROL, DEFAULTS, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
+import { CONTROL, DEFAULTS, HEALTH_STATES, LIVENESS_FAILURES, MONITOR_STATE_FIELDS, MONITOR_STATES, type MonitorState } from "./contract";
 import { CONTROL_EXIT, DaemonizeError, EXIT, type StatusState } from "./errors";
+
+type HealthState = (typeof HEALTH_STATES)[number];
+type LivenessFailure = (typeof LIVENESS_FAILURES)[number];
 import { checkDirectory, type Examined, examine, unpublish, type Verdicts } from "./pidfile";
 import { commandLine, processUid, startedAtMs, startTicks } from "./proc";
 import { userName } from "./privileges";
@@ -77,7 +80,7 @@ function plainStatus(pidfile: string, found: ReturnType<typeof examineOrExplain>
     case "dead": {
       const monitor = found.monitor === undefined ? undefined : supervised(found.monitor, false);
       if (monitor?.state === "failed")
-        return { state: "dead", pidfile, pid: found.pid, supervised: monitor, message: `failed: ${monitor.restarts} restarts, last ${lastExitText(monitor.lastExit)}; the monitor (pid ${found.pid}) gave up` };
+        return { state: "dead", pidfile, pid: found.pid, supervised: monitor, message: `failed: ${monitor.restarts} restarts, last ${lastExitText(monitor.lastExit)}${typeof monitor.lastFailure === "string" ? ` (${monitor.lastFailure})` : ""}; the monitor (pid ${found.pid}) gave up` };
       return { state: "dead", pidfile, pid: found.pid, message: `not running, but pidfile ${pidfile} names pid ${found.pid}` };
     }
   }
@@ -120,6 +123,53 @@ export interface Supervised {
   reloadPending: number;
   /** While a reload overlaps two runs: the old one, running until the new one is ready, then draining. */
   old?: { child: number; state: "running" | "draining"; uptimeSeconds: number };
+  /** --watchdog: this run's period, and how long ago the last WATCHDOG=1 came (null: none yet). */
+  watchdog?: { periodMs: number; lastPingAgoMs: number | null };
+  /** --health: this run's state, and the last probe's result. */
+  health?: { state: HealthState; failures: number; retries: number; lastProbe: Probe | null };
+  /** --max-memory: the run's tree's resident memory at the last look. */
+  memoryBytes?: number;
+  /** Why the last failed run failed: a liveness check, or its exit. */
+  lastFailure: LivenessFailure | Exit | null;
+}
+
+type Exit = { code: number } | { signal: number };
+export interface Probe {
+  ok: boolean;
+  /** connected, http:CODE, errno:N, timeout, exit:CODE, signal:N or badreply, as ffi/health.c names it. */
+  result: string;
+  /** What the result means, in words. */
+  detail: string;
+  at: string;
+}
+
+const exitOf = (text: string | undefined): Exit | null =>
+  text?.startsWith("exit:") ? { code: Number(text.slice(5)) } : text?.startsWith("signal:") ? { signal: Number(text.slice(7)) } : null;
+
+function probeOf(text: string | undefined): Probe | null {
+  const m = /^([+-])([a-z]+)(?::(\d+))?@(\d+)$/.exec(text ?? "");
+  if (!m) return null;
+  const [, sign, kind, value, at] = m as unknown as [string, string, string, string | undefined, string];
+  const n = Number(value);
+  const detail =
+    kind === "connected" ? "connected" : kind === "http" ? `HTTP ${n}` : kind === "errno" ? new OsError(n).message.toLowerCase()
+    : kind === "timeout" ? "timed out" : kind === "exit" ? `exited with code ${n}` : kind === "signal" ? `killed by signal ${n}` : "not an HTTP answer";
+  return { ok: sign === "+", result: value === undefined ? kind : `${kind}:${value}`, detail, at: new Date(Number(at)).toISOString() };
+}
+
+/** The liveness fields of the state (MONITOR_STATE_FIELDS), "-" when off. */
+function liveness(f: Record<"watchdog" | "health" | "probe" | "memory" | "failure", string | undefined>): Partial<Supervised> {
+  const [period, last] = (f.watchdog ?? "-").split(":").map(Number);
+  const [state, failures, retries] = (f.health ?? "-").split(":");
+  const failure = LIVENESS_FAILURES.find((name) => name === f.failure) ?? exitOf(f.failure);
+  return {
+    ...(f.watchdog && f.watchdog !== "-" ? { watchdog: { periodMs: period as number, lastPingAgoMs: last ? Math.max(0, Date.now() - (last as number)) : null } } : {}),
+    ...(HEALTH_STATES.includes(state as HealthState)
+      ? { health: { state: state as HealthState, failures: Number(failures) || 0, retries: Number(retries) || 0, lastProbe: probeOf(f.probe) } }
+      : {}),
+    ...(f.memory && f.memory !== "-" ? { memoryBytes: Number(f.memory) } : {}),
+    lastFailure: failure,
+  };
 }
 
 /**
@@ -129,12 +179,11 @@ function supervised(text: string, live: boolean): Supervised | undefined {
   const newline = text.indexOf("\n");
   const said = newline < 0 ? "" : text.slice(newline + 1);
   const fields = (newline < 0 ? text : text.slice(0, newline)).split(" ");
-  const { state, child, restarts, runStartedMs: started, lastExit: last, stopTimeoutMs: stop, reopens, mainPid: main, ...reload } = Object.fromEntries(
-    MONITOR_STATE_FIELDS.map((name, i) => [name, fields[i]]),
-  ) as Record<(typeof MONITOR_STATE_FIELDS)[number], string | undefined>;
+  const named = Object.fromEntries(MONITOR_STATE_FIELDS.map((name, i) => [name, fields[i]])) as Record<(typeof MONITOR_STATE_FIELDS)[number], string | undefined>;
+  const { state, child, restarts, runStartedMs: started, lastExit: last, stopTimeoutMs: stop, reopens, mainPid: main, ...reload } = named;
   if (!MONITOR_STATES.includes(state as MonitorState)) return undefined;
   const pid = live && Number(child) > 0 ? Number(child) : undefined;
-  const lastExit = last?.startsWith("exit:") ? { code: Number(last.slice(5)) } : last?.startsWith("signal:") ? { signal: Number(last.slice(7)) } : null;
+  const lastExit = exitOf(last);
   return {
     state: state as Supervised["state"],
     ...(pid ? { child: pid, childUptimeSeconds: Math.max(0, Math.round((Date.now() - Number(started)) / 1000)) } : {}),
@@ -157,16 +206,36 @@ function supervised(text: string, live: boolean): Supervised | undefined {
           },
         }
       : {}),
+    lastFailure: null,
+    ...liveness(named),
   };
 }
 
 const lastExitText = (e: Supervised["lastExit"]) => (e === null ? "exit: none yet" : "code" in e ? `exit code ${e.code}` : `killed by signal ${e.signal}`);
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
+
+/** --watchdog, --health and --max-memory, as the monitor last saw them. */
+function describeLiveness(m: Supervised): string {
+  const parts: string[] = [];
+  const w = m.watchdog;
+  if (w) parts.push(`watchdog ${w.lastPingAgoMs === null ? "not heard yet" : `heard ${seconds(w.lastPingAgoMs)} ago`} (every ${w.periodMs ? seconds(w.periodMs) : "-: off"})`);
+  const h = m.health;
+  if (h) {
+    const probe = h.lastProbe ? `, last probe ${h.lastProbe.detail} ${seconds(Math.max(0, Date.now() - Date.parse(h.lastProbe.at)))} ago` : "";
+    parts.push(`${h.state === "unhealthy" ? `unhealthy (${h.failures} of ${h.retries})` : h.state}${probe}`);
+  }
+  if (m.memoryBytes !== undefined) parts.push(`memory ${(m.memoryBytes / 2 ** 20).toFixed(1)} MiB`);
+  // A run that failed by its exit is the last exit, said already.
+  if (typeof m.lastFailure === "string") parts.push(`last failure: ${m.lastFailure}`);
+  return parts.map((p) => `, ${p}`).join("");
+}
+
 function describeMonitor(m: Supervised): string {
   const program = m.child ? `program pid ${m.child} ${m.state}, up ${duration(m.childUptimeSeconds ?? 0)}` : `program ${m.state}`;
   const said = m.notifyStatus ? `, status ${JSON.stringify(m.notifyStatus)}` : "";
   const old = m.old ? `; old program pid ${m.old.child} ${m.old.state}, up ${duration(m.old.uptimeSeconds)}` : "";
-  return `${program}${old}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}${said}`;
+  return `${program}${old}, ${m.restarts} restart${m.restarts === 1 ? "" : "s"}${m.lastExit ? `, last ${lastExitText(m.lastExit)}` : ""}${said}${describeLiveness(m)}`;
 }
 
 /** Each pidfile's status, in the order given; a directory they share is judged once. */

@@ -51,6 +51,27 @@ export interface Policy {
   stopTimeout: number;
   /** The monitor writes the program's output (ffi/relay.c); undefined: only to the files, as they are. */
   relay?: Relay;
+  /** --watchdog, --health, --max-memory (ffi/liveness.h); undefined: none of them. */
+  liveness?: Liveness;
+}
+
+export interface Liveness {
+  /** Milliseconds. */
+  watchdog?: number;
+  health?: Health;
+  /** Bytes. */
+  maxMemory?: number;
+}
+
+/** Durations in milliseconds. */
+export interface Health {
+  /** tcp:[HOST:]PORT or http://HOST:PORT/PATH as the monitor reads it, or "exec:" with argv. */
+  probe: string;
+  argv?: string[];
+  interval: number;
+  timeout: number;
+  retries: number;
+  start: number;
 }
 
 export interface Relay {

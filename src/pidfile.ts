@@ -100,7 +100,7 @@ function inspect(fd: number, path: string, unsafe: boolean): Exclude<Examined, {
   const pid = parsePid(text);
   if (pid === undefined)
     fail("cantcreat", `pidfile ${path} does not hold a pid (${JSON.stringify(text.slice(0, 20))}); remove it if it is stale`);
-  const found = fgetxattr(fd, XATTR.monitor);
+  const found = fgetxattr(fd, XATTR.monitor, 512);
   // The monitor's state, and beside it what the program last said of itself.
   const monitor = found === undefined ? undefined : `${found}\n${fgetxattr(fd, XATTR.status) ?? ""}`;
   const logs = fgetxattr(fd, XATTR.logs, 16384)?.split("\0");

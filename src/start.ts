@@ -56,6 +56,8 @@ function checkDir(host: string, what: string): void {
 export interface Prepared {
   who?: Identity;
   program: Program;
+  /** --health exec:'s program, found as the program is. */
+  probe?: Program;
   pidfile?: string;
   /** The log files, for the pidfile's record. */
   logs: string[];
@@ -70,6 +72,18 @@ export interface Prepared {
 
 const describeWho = (who: Identity) =>
   `${who.uid < 0 ? "uid unchanged" : `${who.env?.USER ?? who.uid} (uid ${who.uid})`}, gid ${who.gid}, groups ${who.groups.join(",") || "none"}`;
+
+/** --health exec:'s program, found and checked as the program is; a failure names the option. */
+function healthProgram(name: string, where: Parameters<typeof resolveProgram>[1], safeFor: number | undefined): Program {
+  try {
+    const probe = resolveProgram(name, where);
+    if (safeFor !== undefined) checkSafe(probe, safeFor);
+    return probe;
+  } catch (e) {
+    if (e instanceof DaemonizeError) fail(e.kind, `--health exec: ${e.message}`);
+    throw e;
+  }
+}
 
 /** Steps 1 to 5: everything that can be known or refused before a process exists. */
 export function prepare(o: StartOptions, t?: Trace): Prepared {
@@ -111,6 +125,10 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   const asRoot = (process.geteuid?.() ?? 0) === 0;
   if (asRoot && !o.unsafe) checkSafe(program, who?.uid ?? 0);
   t?.pass(`${program.path}${asRoot ? (o.unsafe ? " (safety check skipped: --unsafe)" : ", no one else can replace it") : ""}`);
+  const probeName = o.supervise?.liveness?.health?.argv?.[0];
+  if (probeName !== undefined) t?.begin("health probe");
+  const probe = probeName === undefined ? undefined : healthProgram(probeName, { cwd: o.cwd, root, dir, searchPath: env.PATH ?? DEFAULT_PATH }, asRoot && !o.unsafe ? (who?.uid ?? 0) : undefined);
+  if (probe) t?.pass(`--health exec:${probe.path}, run as the program is`);
 
   const pidfile = o.pidfile === undefined ? undefined : absolute(o.cwd, o.pidfile);
   let leftCgroup: string | undefined;
@@ -152,7 +170,7 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
     listen: sockets.fds,
   };
   const logs = [...new Set([o.stdout, o.stderr].flatMap((f) => (f === undefined ? [] : [absolute(o.cwd, f)])))];
-  return { who, program, pidfile, logs, stdio, sockets, spec, leftCgroup };
+  return { who, program, probe, pidfile, logs, stdio, sockets, spec, leftCgroup };
 }
 
 /** Steps 6 to 8 for a prepared start: a plain daemon here, a supervised one in supervise.ts. */

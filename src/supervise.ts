@@ -20,9 +20,9 @@ import { decode, encode } from "./bytes";
 import { MONITOR_STATES, type MonitorKey } from "./contract";
 import { catchInterrupts, execInPlace, type Spec, type Started, spawn } from "./detach";
 import { fail } from "./errors";
-import type { Policy, StartOptions } from "./options";
+import type { Liveness, Policy, StartOptions } from "./options";
 import { type Draft, discard, draft, publish, unpublish } from "./pidfile";
-import { explainExec } from "./program";
+import { explainExec, type Program } from "./program";
 import { leftAlone, monitorSettings } from "./settings";
 import { type Prepared, start } from "./start";
 import { absolute, basename, dirname } from "./paths";
@@ -41,8 +41,8 @@ export async function monitorImage(): Promise<number> {
 /** The monitor's first state in the pidfile, until it writes its own (the format is ffi/monitor.c's). */
 const firstState = (policy: Policy) => `${MONITOR_STATES[0]} 0 0 0 - ${policy.stopTimeout}`;
 
-/** Only keys the monitor reads (src/contract.ts). */
-type Settings = Partial<Record<MonitorKey, string | number>>;
+/** Only keys the monitor reads (src/contract.ts); a list is the key once for each item. */
+type Settings = Partial<Record<MonitorKey, string | number | string[]>>;
 
 /** How the program's output reaches the monitor's relay (ffi/relay.c), and the fds that takes. */
 interface Wiring {
@@ -96,6 +96,25 @@ function wire(p: Prepared, o: StartOptions): Wiring {
   return w;
 }
 
+/** --watchdog, --health and --max-memory as the monitor reads them (ffi/liveness.h). */
+function livenessSettings(l: Liveness | undefined, probe: Program | undefined): Settings {
+  const h = l?.health;
+  return {
+    ...(l?.watchdog ? { watchdog: l.watchdog } : {}),
+    ...(h
+      ? {
+          health: probe ? `exec:${probe.path}` : h.probe,
+          ...(h.argv ? { "health-arg": h.argv } : {}),
+          "health-interval": h.interval,
+          "health-timeout": h.timeout,
+          "health-retries": h.retries,
+          "health-start": h.start,
+        }
+      : {}),
+    ...(l?.maxMemory ? { "max-memory": l.maxMemory } : {}),
+  };
+}
+
 /** The monitor's argv: its settings as key=value, then the program's argv. */
 function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
   const settings: Settings = {
@@ -119,7 +138,7 @@ function monitorArgv(run: Spec, policy: Policy, own: Settings): string[] {
     "restart-window": policy.restartWindow,
     "stop-timeout": policy.stopTimeout,
   };
-  return ["daemonize-monitor", ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), "--", ...run.argv];
+  return ["daemonize-monitor", ...Object.entries(settings).flatMap(([k, v]) => [v].flat().map((item) => `${k}=${item}`)), "--", ...run.argv];
 }
 
 /** The monitor as the child path runs it: detached, with the relay's fds, every other step left to the runs. */
@@ -129,7 +148,8 @@ function monitorSpec(run: Spec, policy: Policy, image: number, w: Wiring, lock: 
     path: run.path,
     argv: monitorArgv(run, policy, own),
     // With --ready notify the monitor gives each run its own socket.
-    envp: "ready" in w.settings ? run.envp.filter((e) => !e.startsWith("NOTIFY_SOCKET=")) : run.envp,
+    // --watchdog: it gives each run WATCHDOG_USEC and WATCHDOG_PID too.
+    envp: run.envp.filter((e) => !(("ready" in w.settings || "watchdog" in w.settings) && /^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID)=/.test(e))),
     dir: "/",
     uid: -1,
     gid: -1,
@@ -148,6 +168,7 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
   const { pidfile, spec: run } = p;
   const onExec = explainExec(p.program);
   const w = wire(p, o);
+  Object.assign(w.settings, livenessSettings(policy.liveness, p.probe));
   const attrs = { monitor: firstState(policy), logs: p.logs, cgroup: p.cgroup?.record };
   // The monitor stays outside the cgroup it puts each run in.
   if (p.cgroup) w.settings.cgroup = p.cgroup.path;

@@ -22,7 +22,9 @@ describe("the contract", () => {
   });
 
   test("the monitor reads exactly the declared settings", () => {
-    const keys = [...code("monitor.c").matchAll(/strcmp\(k, "([^"]+)"\)/g), ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
+    // The monitor's own keys, the liveness checks' (ffi/liveness.h) and the relay's.
+    const own = ["monitor.c", "watchdog.c", "health.c", "memory.c"].flatMap((file) => [...code(file).matchAll(/strcmp\(k, "([^"]+)"\)/g)]);
+    const keys = [...own, ...code("relay.c").matchAll(/strcmp\(key, "([^"]+)"\)/g)].map((m) => m[1]);
     // The run settings it reads through the generated RUN_SETTINGS table.
     expect(code("monitor.c")).toContain("settings[] = RUN_SETTINGS;");
     expect([...new Set([...keys, ...RUN_SETTINGS.map((s) => s.option)])].sort()).toEqual([...MONITOR_KEYS].sort());
@@ -31,7 +33,8 @@ describe("the contract", () => {
   test("the monitor writes its state in the declared fields", () => {
     // The reload's fields follow the monitor's own, written by ffi/reload.c.
     const format = (file: string, call: string) => new RegExp(`snprintf\\(${call}, "([^"]+)"`).exec(code(file))?.[1] ?? "";
-    const fields = `${format("monitor.c", "v, sizeof v")}${format("reload.c", "out, size")}`.split(" ");
+    // Then the liveness checks' (ffi/liveness.h), written by the monitor after the reload's.
+    const fields = `${format("monitor.c", "v, sizeof v")}${format("reload.c", "out, size")}${format("monitor.c", "v \\+ n, sizeof v - \\(size_t\\)n")}`.split(" ");
     expect(fields.length).toBe(MONITOR_STATE_FIELDS.length);
     expect(fields.every((f) => /^%(s|d|lld)(:%d)?$/.test(f))).toBe(true);
   });

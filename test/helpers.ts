@@ -2,7 +2,10 @@
 // daemon it started from the outside, through /proc, and end every process a test
 // started (each file registers `afterEach(cleanup)`).
 import { test } from "bun:test";
+import type { Supervised } from "../src/control";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+
+export { freePort } from "../scripts/free-port";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 export const BIN = `${ROOT}dist/daemonize`;
@@ -55,6 +58,24 @@ export async function run(args: string[], opts: { cwd?: string; env?: Record<str
   });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
+}
+
+/** What `daemonize status --json` says of a supervised daemon: the status, with the monitor's state as `state`. */
+export type SupervisedJson = Omit<Supervised, "state"> & { running: boolean; state: string; pid: number };
+
+/** `daemonize status --json` of one pidfile. */
+export const supervisedStatus = async (pidfile: string): Promise<SupervisedJson> => JSON.parse((await run(["status", "--json", "-p", pidfile])).stdout);
+
+/** Polls status until `ok` holds, or fails at the deadline; every status seen goes to `seen`. */
+export async function statusWhen(pidfile: string, ok: (s: SupervisedJson) => boolean, what: string, seen: SupervisedJson[] = [], ms = 15_000): Promise<SupervisedJson> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await supervisedStatus(pidfile);
+    seen.push(s);
+    if (ok(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+    await Bun.sleep(20);
+  }
 }
 
 /** Polls until fn returns something other than undefined/false, or fails at the deadline. */
@@ -196,6 +217,7 @@ export function procLimit(pid: number, name: string): [string, string] {
   const cols = line.slice(26).trim().split(/\s+/);
   return [cols[0] as string, cols[1] as string];
 }
+
 
 /** A user other than root that the tests can drop to. */
 export const NOBODY = { uid: 65534, gid: 65534 };

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { alive, BIN, cleanup, isRoot, kill, missing, NOBODY, procEnv, procStatus, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, freePort, isRoot, kill, missing, NOBODY, procEnv, procStatus, readPid, run, tempDir, track, waitFor } from "./helpers";
 
 const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 const noPython = () => missing("--ready with python3", ["python3", "python3"]);
@@ -101,14 +101,6 @@ async function stopSupervised(dir: string, pidfile: string, program: number) {
   expect(r.code).toBe(0);
   expect(ours(dir)).toEqual([]);
   expect(existsSync(dirname(socket))).toBe(false);
-}
-
-/** A free loopback port. */
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
 }
 
 /** `daemonize status --json`, synchronously, so waitFor can poll it. */
