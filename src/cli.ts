@@ -454,25 +454,15 @@ function parseLiveness(values: Map<string, string>): Liveness | undefined {
   return liveness.watchdog ?? liveness.health ?? liveness.maxMemory ? liveness : undefined;
 }
 
-function parseReady(values: Map<string, string>, cwd: string, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
+function parseReady(values: Map<string, string>): Readiness | undefined {
   const how = values.get("ready");
+  const timeout = values.get("ready-timeout");
   if (how === undefined) {
-    if (values.has("ready-timeout")) usage("--ready-timeout goes with --ready");
+    if (timeout !== undefined) usage("--ready-timeout goes with --ready");
     return undefined;
   }
-  const fd = /^fd:(\d{1,9})$/.exec(how);
-  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(how);
-  if (!(how === "notify" || fd || tcp || /^file:./.test(how))) usage(`--ready ${JSON.stringify(how)} is not notify, fd:N, tcp:[HOST:]PORT or file:PATH`);
-  if (fd && Number(fd[1]) < 3) usage(`--ready ${how}: stdin, stdout and stderr are daemonize's; use fd 3 or above`);
-  if (fd && keepFds.includes(Number(fd[1]))) usage(`--ready ${how}: fd ${fd[1]} is also given with --keep-fd`);
-  if (tcp && (Number(tcp[2]) < 1 || Number(tcp[2]) > 65535)) usage(`--ready ${how}: no such port`);
-  if (tcp?.[1] !== undefined) checkHost(tcp[1], `--ready ${how}`);
-  // In the foreground no launcher is left to wait, but a monitor is.
-  if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
-  // The path as the launcher sees it, wherever the monitor that looks for it runs.
-  const resolved = how.startsWith("file:") ? `file:${absolute(cwd, how.slice(5))}` : how;
-  const timeout = values.get("ready-timeout");
-  return { how: resolved, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
+  // HOW has one grammar, ffi/ready.c's: src/ready.ts checks it with that parser before anything starts.
+  return { how, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
 }
 
 /** Maps the command line to StartOptions, checking every value's syntax. */
@@ -519,7 +509,7 @@ export function startOf({ flags, values, repeated, program }: Scanned, cwd: stri
     cgroup: parseCgroup(values, repeated),
   };
   options.supervise = parsePolicy(values, flags, options.foreground, options.pidfile, options.cgroup !== undefined);
-  options.ready = parseReady(values, cwd, options.keepFds, options.foreground, options.supervise !== undefined);
+  options.ready = parseReady(values);
   return options;
 }
 

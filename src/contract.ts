@@ -86,6 +86,14 @@ export const XATTR = {
   cgroupMade: "user.daemonize.made",
 } as const;
 
+/**
+ * --ready as ffi/ready.c parses it, for the launcher, the monitor and the check before a start:
+ * the protocols, and why an argument is refused (src/ready.ts words each refusal).
+ */
+export const READY_KINDS = ["notify", "fd", "tcp", "file"] as const;
+export const READY_REFUSALS = ["form", "stdio", "port", "host", "address"] as const;
+export type ReadyRefusal = (typeof READY_REFUSALS)[number];
+
 /** Defaults of settings both sides know; durations in milliseconds. */
 export const DEFAULTS = {
   restartDelay: 1000,

@@ -44,10 +44,17 @@ async function dryRun(o: StartOptions): Promise<number> {
   return report.exitCode;
 }
 
+/** A start's --ready, checked before anything is stopped or started (src/ready.ts). */
+async function checkedReady(o: StartOptions): Promise<StartOptions> {
+  return o.ready ? { ...o, ready: (await import("./ready")).readiness(o) } : o;
+}
+
 async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "print-config" }>): Promise<number> {
   switch (cmd.name) {
-    case "start":
-      return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
+    case "start": {
+      const o = await checkedReady(cmd.start);
+      return o.check ? dryRun(o) : launch(o);
+    }
     case "status": {
       const { statuses } = await import("./control");
       const { unsafe } = cmd;
@@ -62,6 +69,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "pr
       return statusSetExit(all.map((s) => s.state));
     }
     case "restart": {
+      const o = await checkedReady(cmd.start);
       const { stop } = await import("./control");
       const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
       const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
@@ -70,7 +78,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "pr
         await say("error", stopped.message);
         return stopped.code;
       }
-      return launch(cmd.start);
+      return launch(o);
     }
     case "logs": {
       const { logs } = await import("./control");

@@ -161,8 +161,9 @@ function cpuList(cpus: number[]): string {
   return out.join(",");
 }
 
+// Word by word: every start asks (without --cpus the mask is all 0), and a bit test makes BigInts.
 const cpusOf = (mask: bigint[]) =>
-  Array.from({ length: MAX_CPUS }, (_, cpu) => cpu).filter((cpu) => (BigInt.asUintN(WORD, mask[Math.floor(cpu / WORD)] as bigint) >> BigInt(cpu % WORD)) & 1n);
+  mask.flatMap((word, w) => (word === 0n ? [] : Array.from({ length: WORD }, (_, bit) => w * WORD + bit).filter((cpu) => (BigInt.asUintN(WORD, word) >> BigInt(cpu % WORD)) & 1n)));
 
 /** Capability names by number, as capabilities(7) gives them without cap_. */
 const CAPS = [

@@ -210,7 +210,6 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
 }
 
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
-  if (o.ready) (await import("./ready")).checkReady(o.ready);
   const image = await monitorImage();
   // In the foreground this process becomes the monitor, and no one waits.
   const restore = o.foreground ? undefined : catchInterrupts();
