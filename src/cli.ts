@@ -383,29 +383,12 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   return policy;
 }
 
-/** Nothing is looked up: a name could stand for anything by the time it resolves. */
-function checkHost(text: string, what: string): void {
-  const host = text.replace(/^\[(.*)\]$/, "$1");
-  const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((n) => Number(n) < 256);
-  if (host !== "localhost" && !ipv4 && !/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(host)) usage(`${what}: HOST must be an IP address or localhost`);
-}
-
-/** tcp:[HOST:]PORT, http://HOST[:PORT]/PATH, exec:PROGRAM [ARGS]; as the monitor reads it. */
+/** tcp:[HOST:]PORT, http://HOST[:PORT]/PATH, exec:PROGRAM [ARGS]; as the monitor reads it. HOST:PORT has --ready tcp:'s grammar, checked by its parser (src/ready.ts). */
 function parseProbe(text: string): Pick<Health, "probe" | "argv"> {
   const what = `--health ${text}`;
-  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(text);
   const http = /^http:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+)(?::(\d{1,5}))?(\/[\x21-\x7e]*)?$/.exec(text);
-  const port = (p: string | undefined) => {
-    if (p !== undefined && (Number(p) < 1 || Number(p) > 65535)) usage(`${what}: no such port`);
-  };
-  if (tcp) {
-    if (tcp[1] !== undefined) checkHost(tcp[1], what);
-    port(tcp[2]);
-    return { probe: text };
-  }
+  if (text.startsWith("tcp:")) return { probe: text };
   if (http) {
-    checkHost(http[1] as string, what);
-    port(http[2]);
     const path = http[3] ?? "/";
     if (path.length > 900) usage(`${what}: the path is longer than 900 bytes`);
     return { probe: `http://${http[1]}:${http[2] ?? 80}${path}` };

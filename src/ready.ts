@@ -74,6 +74,21 @@ export function readiness(o: StartOptions): Readiness {
   return { ...given, how, ...(kind === "fd" ? { fd } : kind === "tcp" ? { port } : {}) };
 }
 
+/**
+ * --health's tcp:[HOST:]PORT, or the HOST:PORT of its http://, checked by --ready tcp:'s parser,
+ * which the monitor's probe uses too. Nothing is looked up: a name could stand for anything by
+ * the time it resolves.
+ */
+export function checkProbe(probe: string): void {
+  const http = /^http:\/\/(.*?):(\d+)\//.exec(probe);
+  const tcp = http ? `tcp:${http[1]}:${http[2]}` : probe;
+  const what = `--health ${probe}`;
+  const refused = READY_REFUSALS[native.dz_ready_parse(cstr(tcp), new Int32Array(3)) - 1];
+  if (refused === "port") fail("usage", `${what}: no such port`);
+  if (refused === "host") fail("usage", `${what}: HOST must be an IP address or localhost`);
+  if (refused) fail("usage", `${what} is not tcp:[HOST:]PORT, http://ADDR:PORT/PATH or exec:PROGRAM [ARGS]`);
+}
+
 export async function startReady(o: StartOptions): Promise<{ pid: number }> {
   const heard: string[] = [];
   // From before anything is created: a signal that comes before the wait is acted on by the wait.

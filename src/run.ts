@@ -44,8 +44,10 @@ async function dryRun(o: StartOptions): Promise<number> {
   return report.exitCode;
 }
 
-/** A start's --ready, checked before anything is stopped or started (src/ready.ts). */
+/** A start's --ready and --health addresses, checked by their one parser before anything is stopped or started (src/ready.ts). */
 async function checkedReady(o: StartOptions): Promise<StartOptions> {
+  const probe = o.supervise?.liveness?.health?.probe;
+  if (probe && probe !== "exec:") (await import("./ready")).checkProbe(probe);
   return o.ready ? { ...o, ready: (await import("./ready")).readiness(o) } : o;
 }
 
