@@ -3,24 +3,28 @@ _daemonize() {
   local cur prev cmd=start opts
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
-  case ${COMP_WORDS[1]} in start|status|stop|restart|signal|reload|reopen-logs|logs) cmd=${COMP_WORDS[1]} ;; esac
+  case ${COMP_WORDS[1]} in start|status|stop|restart|signal|reload|reopen-logs|rotate-logs|logs|help) cmd=${COMP_WORDS[1]} ;; esac
   case $prev in
-    -p|--pidfile|--chroot|-C|--chdir|-o|--stdout|-e|--stderr|-l|--log|--env-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --chroot|-C|--chdir|--env-file|-p|--pidfile|-o|--stdout|-e|--stderr|-l|--log|--syslog-socket|-c|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   case $cmd in
-    start) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --listen --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --watchdog --health --health-interval --health-timeout --health-retries --health-start --max-memory --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version --check --json" ;;
-    status) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help --json" ;;
-    stop) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help -s --signal --timeout --retry" ;;
-    restart) opts="-p --pidfile -u --user -g --group --chroot -C --chdir --umask --core --limit --nice --sched --ionice --oom-score-adjust --cpus --cap --no-new-privs -o --stdout -e --stderr -l --log --truncate -E --env --env-file --clear-env -f --foreground --listen --keep-fd --oknodo --unsafe --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --ready --ready-timeout --watchdog --health --health-interval --health-timeout --health-retries --health-start --max-memory --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --cgroup --cgroup-set -v --verbose -q --quiet -h --help -V --version -s --signal --timeout --retry" ;;
-    signal) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
-    reload) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
-    reopen-logs) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help" ;;
-    logs) opts="-p --pidfile --unsafe -q --quiet -v --verbose -h --help -n --lines -f --follow" ;;
+    start) opts="-u --user -g --group --chroot -C --chdir --umask --cap --no-new-privs -E --env --env-file --clear-env -f --foreground -p --pidfile -o --stdout -e --stderr -l --log --truncate --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --watchdog --health --health-interval --health-timeout --health-retries --health-start --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --syslog-tag --ready --ready-timeout --core --limit --nice --sched --ionice --oom-score-adjust --cpus --max-memory --listen --keep-fd --cgroup --cgroup-set -c --config --print-config --oknodo --unsafe -v --verbose -q --quiet -h --help -V --version --check --json" ;;
+    status) opts="-p --pidfile -c --config --unsafe -q --quiet -v --verbose -h --help --json" ;;
+    stop) opts="-p --pidfile -s --signal --timeout --retry -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    restart) opts="-u --user -g --group --chroot -C --chdir --umask --cap --no-new-privs -E --env --env-file --clear-env -f --foreground -p --pidfile -o --stdout -e --stderr -l --log --truncate --supervise --restart --success-exit --restart-delay --restart-max-delay --min-uptime --max-restarts --restart-window --stop-timeout --watchdog --health --health-interval --health-timeout --health-retries --health-start -s --signal --timeout --retry --log-max-size --log-keep --log-timestamps --syslog --syslog-socket --syslog-tag --ready --ready-timeout --core --limit --nice --sched --ionice --oom-score-adjust --cpus --max-memory --listen --keep-fd --cgroup --cgroup-set -c --config --print-config --oknodo --unsafe -v --verbose -q --quiet -h --help -V --version" ;;
+    signal) opts="-p --pidfile -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    reload) opts="-p --pidfile -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    reopen-logs) opts="-p --pidfile -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    rotate-logs) opts="-p --pidfile -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    logs) opts="-p --pidfile -n --lines -f --follow -c --config --unsafe -q --quiet -v --verbose -h --help" ;;
+    help) opts="-h --help" ;;
   esac
   if [[ $cur == -* ]]; then
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W "start status stop restart signal reload reopen-logs logs" -- "$cur") $(compgen -c -- "$cur"))
+    COMPREPLY=($(compgen -W "start status stop restart signal reload reopen-logs rotate-logs logs help" -- "$cur") $(compgen -c -- "$cur"))
+  elif [[ $cmd == help ]]; then
+    COMPREPLY=($(compgen -W "start status stop restart signal reload reopen-logs rotate-logs logs help" -- "$cur"))
   elif [[ $cmd == status ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
   else

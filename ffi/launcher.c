@@ -583,10 +583,15 @@ int dz_ready_wait(int64_t pid, int64_t timeout_ms, char *status, int64_t size, s
 	}
 }
 
-/* Whether --ready's argument is one ready.c can use: 0, or -EINVAL. */
-int dz_ready_config(const char *how)
+/* --ready's argument checked before anything starts: 0 or REFUSED_*; out gets its kind, fd and port. */
+int dz_ready_parse(const char *how, int32_t *out)
 {
-	return ready_config(how);
+	struct ready_how h;
+	int refused = ready_parse(how, &h);
+	out[0] = h.kind;
+	out[1] = h.fd;
+	out[2] = h.port;
+	return refused;
 }
 
 /* The notify socket and its directory, gone. */

@@ -81,7 +81,7 @@ static int aborting;
 static const char *const FAILURE[] = FAILURE_NAMES;
 /* The run has exec'd and is not ready yet; it was not ready, which fails it whatever its exit code. */
 static int awaiting, unready;
-/* reopen-logs was asked for: answered (the count in the state goes up) once every log is reopened. */
+/* reopen-logs or rotate-logs was asked for: answered (the count in the state goes up) once every log is done. */
 static int reopen_asked;
 static int64_t ready_by, probe_at;
 /* When the state was last written, and when a change of a time only will be (0: none held back). */
@@ -692,8 +692,8 @@ static void on_signal(const struct signalfd_siginfo *si)
 			reload_ask();
 			save_state();
 		}
-		else if (si->ssi_int == CONTROL_REOPEN) {
-			relay_reopen();
+		else if (si->ssi_int == CONTROL_REOPEN || si->ssi_int == CONTROL_ROTATE) {
+			relay_reopen(si->ssi_int == CONTROL_ROTATE ? RENEW_ROTATE : RENEW_REOPEN);
 			reopen_asked = 1;
 		}
 		else if (si->ssi_int > 0 && si->ssi_int < 65 && run_pid > 0)

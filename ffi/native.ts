@@ -84,7 +84,7 @@ const groups = {
     dz_ready_prepare: { args: [T.ptr, T.i64, T.i64, T.i64, T.ptr, T.i64, T.ptr], returns: T.i32 },
     dz_ready_wait: { args: [T.i64, T.i64, T.ptr, T.i64, T.ptr], returns: T.i32 },
     dz_ready_done: { args: [], returns: T.void },
-    dz_ready_config: { args: [T.ptr], returns: T.i32 },
+    dz_ready_parse: { args: [T.ptr, T.ptr], returns: T.i32 },
     dz_memfd_exec: { args: [T.ptr, T.ptr, T.i64], returns: T.i32 },
   },
 } as const satisfies Record<string, Record<string, FFIFunction>>;

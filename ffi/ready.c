@@ -14,13 +14,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum { NONE, NOTIFY, FD, TCP, FILEPATH };
 /* systemd's own limit for a notification; a longer one is dropped whole. */
 #define MESSAGE_MAX 4096
 /* Exiting closes fd:N before the exit itself shows: a close counts only once the program outlived it this long. */
 #define CLOSED_MS (2 * PROBE_MS)
 
-static int kind = NONE, target = -1, listening;
+static int kind, target = -1, listening;
 static int sock = -1, pipe_rd = -1, pipe_wr = -1;
 static struct sockaddr_storage peer;
 static socklen_t peer_len;
@@ -29,71 +28,167 @@ static char status[256];
 static pid_t mainpid;
 static int64_t closed_at; /* when fd:N was closed without a newline */
 
-int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *out_len)
+/*
+ * The grammar was first a JavaScript regular expression, and what it refused as a
+ * form stays a form error: \s and the line terminators "." does not match, beyond
+ * ASCII, in UTF-8. Their length at s, or 0.
+ */
+static size_t space_at(const char *s, int terminators_only)
 {
-	const char *colon = strrchr(spec, ':');
-	char host[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
-	const char *port = spec;
+	static const char *const wide[] = { "\xe2\x80\xa8", "\xe2\x80\xa9", "\xc2\xa0", "\xe1\x9a\x80", "\xe2\x80\xaf",
+					    "\xe2\x81\x9f", "\xe3\x80\x80", "\xef\xbb\xbf" };
+	if (*s == '\n' || *s == '\r' || (!terminators_only && (*s == ' ' || (*s >= '\t' && *s <= '\r'))))
+		return 1;
+	for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+		if ((i < 2 || !terminators_only) && !strncmp(s, wide[i], strlen(wide[i])))
+			return strlen(wide[i]);
+	/* U+2000 to U+200A */
+	if (!terminators_only && (unsigned char)s[0] == 0xe2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] >= 0x80 &&
+	    (unsigned char)s[2] <= 0x8a)
+		return 3;
+	return 0;
+}
+
+/* Whether s[0..len) is all digits, at least one and at most max of them. */
+static int digits(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* Whether s[0..len) is made of the characters in set only. */
+static int only(const char *s, size_t len, const char *set)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!s[i] || !strchr(set, s[i]))
+			return 0;
+	return 1;
+}
+
+#define HEX "0123456789abcdefABCDEF"
+
+/* tcp:'s HOST as written: [v6 or v4], a word without ':' or space, or hex and ':'. */
+static int host_form(const char *h, size_t len)
+{
+	if (len >= 3 && h[0] == '[' && h[len - 1] == ']' && only(h + 1, len - 2, HEX ":."))
+		return 1;
+	if (len && only(h, len, HEX ":"))
+		return 1;
+	for (size_t i = 0, n = 0; i < len; i += n ? n : 1)
+		if (h[i] == ':' || (n = space_at(h + i, 0)))
+			return 0;
+	return len > 0;
+}
+
+/* A dotted quad of numbers below 256, as written (inet_pton then has its say). */
+static int dotted(const char *h, size_t len)
+{
+	int parts = 0;
+	for (size_t i = 0; i <= len; parts++) {
+		size_t n = 0;
+		while (i + n < len && h[i + n] != '.')
+			n++;
+		if (!digits(h + i, n, 3) || atoi(h + i) > 255)
+			return 0;
+		i += n + 1;
+	}
+	return parts == 4;
+}
+
+/* tcp:'s [HOST:]PORT, into out's port and peer: 0 or REFUSED_*. */
+static int tcp_address(const char *spec, struct ready_how *out)
+{
+	const char *colon = strrchr(spec, ':'), *port = colon ? colon + 1 : spec;
+	size_t len = colon ? (size_t)(colon - spec) : 0;
+	if (!digits(port, strlen(port), 5) || (colon && !host_form(spec, len)))
+		return REFUSED_FORM;
+	out->kind = READY_TCP;
+	out->port = atoi(port);
+	if (out->port < 1 || out->port > 65535)
+		return REFUSED_PORT;
+	/* Nothing is looked up: a name could stand for anything by the time it resolves. */
+	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
 	if (colon) {
-		size_t len = (size_t)(colon - spec);
-		if (len == 0 || len >= sizeof host)
-			return -EINVAL;
-		memcpy(host, spec, len);
-		host[len] = 0;
-		port = colon + 1;
+		const char *bare = spec;
+		size_t n = len;
+		if (n >= 2 && spec[0] == '[' && spec[n - 1] == ']')
+			bare++, n -= 2;
+		int local = n == 9 && !strncmp(bare, "localhost", 9);
+		if (!local && !dotted(bare, n) && !(only(bare, n, HEX ":.") && memchr(bare, ':', n)))
+			return REFUSED_HOST;
+		if (n >= sizeof host)
+			return REFUSED_ADDRESS;
+		if (!local) {
+			memcpy(host, bare, n);
+			host[n] = 0;
+		}
 	}
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (*end || end == port || p < 1 || p > 65535)
-		return -EINVAL;
-	/* [::1] as well as ::1 */
-	char *h = host;
-	if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-		h[strlen(h) - 1] = 0;
-		h++;
-	}
-	if (!strcmp(h, "localhost"))
-		h = "127.0.0.1";
-	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-	memset(out, 0, sizeof *out);
-	if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->peer;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->peer;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)p);
-		*out_len = sizeof *v4;
-	} else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+		v4->sin_port = htons((uint16_t)out->port);
+		out->peer_len = sizeof *v4;
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)p);
-		*out_len = sizeof *v6;
+		v6->sin6_port = htons((uint16_t)out->port);
+		out->peer_len = sizeof *v6;
 	} else
+		return REFUSED_ADDRESS;
+	return 0;
+}
+
+int ready_parse(const char *how, struct ready_how *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!strcmp(how, "notify"))
+		return out->kind = READY_NOTIFY, 0;
+	if (!strncmp(how, "fd:", 3)) {
+		if (!digits(how + 3, strlen(how + 3), 9))
+			return REFUSED_FORM;
+		out->kind = READY_FD;
+		out->fd = atoi(how + 3);
+		return out->fd < 3 ? REFUSED_STDIO : 0;
+	}
+	if (!strncmp(how, "file:", 5) && how[5] && !space_at(how + 5, 1)) {
+		out->kind = READY_FILE;
+		out->path = how + 5;
+		return strlen(out->path) < PATH_MAX ? 0 : REFUSED_ADDRESS;
+	}
+	return strncmp(how, "tcp:", 4) ? REFUSED_FORM : tcp_address(how + 4, out);
+}
+
+int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *len)
+{
+	struct ready_how h = { 0 };
+	if (tcp_address(spec, &h))
 		return -EINVAL;
+	*out = h.peer;
+	*len = h.peer_len;
 	return 0;
 }
 
 int ready_config(const char *how)
 {
-	if (!strcmp(how, "notify"))
-		return kind = NOTIFY, 0;
-	if (!strncmp(how, "fd:", 3)) {
-		char *end;
-		long n = strtol(how + 3, &end, 10);
-		if (*end || end == how + 3 || n < 3 || n > INT_MAX)
-			return -EINVAL;
-		target = (int)n;
-		return kind = FD, 0;
-	}
-	if (!strncmp(how, "file:", 5) && how[5] && strlen(how + 5) < sizeof path) {
-		strcpy(path, how + 5);
-		return kind = FILEPATH, 0;
-	}
-	if (!strncmp(how, "tcp:", 4) && ready_address(how + 4, &peer, &peer_len) == 0)
-		return kind = TCP, 0;
-	return -EINVAL;
+	struct ready_how h;
+	if (ready_parse(how, &h))
+		return -EINVAL;
+	kind = h.kind;
+	target = h.fd;
+	peer = h.peer;
+	peer_len = h.peer_len;
+	if (h.path)
+		strcpy(path, h.path);
+	return 0;
 }
 
 int ready_wanted(void)
 {
-	return kind != NONE;
+	return kind != 0;
 }
 
 void ready_listen(void)
@@ -103,7 +198,7 @@ void ready_listen(void)
 
 int ready_probed(void)
 {
-	return kind == TCP || kind == FILEPATH;
+	return kind == READY_TCP || kind == READY_FILE;
 }
 
 /* An address as NOTIFY_SOCKET names it: a path, or "@name" for the abstract namespace. */
@@ -124,7 +219,7 @@ static socklen_t address(const char *name, struct sockaddr_un *a)
 long ready_open(int64_t uid, int64_t gid, int abstract, char *env, size_t size)
 {
 	env[0] = 0;
-	if (kind != NOTIFY && !listening)
+	if (kind != READY_NOTIFY && !listening)
 		return 0;
 	sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0)
@@ -184,7 +279,7 @@ long ready_arm(int64_t *fd, int64_t *to)
 	status[0] = 0;
 	closed_at = 0;
 	*fd = *to = -1;
-	if (kind != FD)
+	if (kind != READY_FD)
 		return 0;
 	if (pipe_rd >= 0)
 		close(pipe_rd);
@@ -202,7 +297,7 @@ long ready_arm(int64_t *fd, int64_t *to)
 long ready_clear(int *fds, int n)
 {
 	long r = 0;
-	if (kind != FD || pipe_wr < 0)
+	if (kind != READY_FD || pipe_wr < 0)
 		return 0;
 	for (int i = 0; i < n; i++)
 		if (fds[i] == target) {
@@ -227,7 +322,7 @@ int ready_pollfd(struct pollfd *p)
 	int n = 0;
 	if (sock >= 0)
 		p[n++] = (struct pollfd){ sock, POLLIN, 0 };
-	if (kind == FD && pipe_rd >= 0)
+	if (kind == READY_FD && pipe_rd >= 0)
 		p[n++] = (struct pollfd){ pipe_rd, POLLIN, 0 };
 	return n;
 }
@@ -258,7 +353,7 @@ static void parse(char *msg, size_t len, struct ready_event *e)
 		if (next)
 			*next++ = 0;
 		if (!strcmp(line, "READY=1"))
-			e->ready = kind == NOTIFY;
+			e->ready = kind == READY_NOTIFY;
 		else if (!strcmp(line, "WATCHDOG=1"))
 			e->watchdog |= WATCHDOG_PING;
 		else if (!strcmp(line, "WATCHDOG=trigger"))
@@ -372,11 +467,11 @@ void ready_listened(pid_t main, struct ready_event *e)
 void ready_check(pid_t main, struct ready_event *e)
 {
 	ready_listened(main, e);
-	if (kind == FD && pipe_rd >= 0)
+	if (kind == READY_FD && pipe_rd >= 0)
 		read_fd(e);
-	else if (kind == TCP)
+	else if (kind == READY_TCP)
 		e->ready = connects();
-	else if (kind == FILEPATH)
+	else if (kind == READY_FILE)
 		e->ready = access(path, F_OK) == 0;
 	int64_t closing = ready_closing();
 	e->closed = closing && now_ms(CLOCK_MONOTONIC) >= closing;
@@ -402,7 +497,7 @@ void ready_close(void)
 	if (sock >= 0)
 		close(sock);
 	sock = -1;
-	if (kind == NOTIFY && path[0])
+	if (kind == READY_NOTIFY && path[0])
 		unlink(path);
 	if (dir[0])
 		rmdir(dir);

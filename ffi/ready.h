@@ -28,10 +28,26 @@ struct ready_event {
 };
 enum { WATCHDOG_PING = 1, WATCHDOG_TRIGGER = 2, WATCHDOG_PERIOD = 4 };
 
-/* "notify", "fd:N", "tcp:[HOST:]PORT" or "file:PATH"; 0, or -EINVAL. */
+/* --ready's argument, parsed. */
+struct ready_how {
+	int kind;         /* READY_NOTIFY, READY_FD, READY_TCP or READY_FILE */
+	int fd;           /* fd:N */
+	int port;         /* tcp:'s */
+	const char *path; /* file:PATH, in the argument */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+/*
+ * "notify", "fd:N", "tcp:[HOST:]PORT" or "file:PATH": 0, or why it is refused
+ * (REFUSED_*), the kind and fd filled in as far as it was read. The one
+ * grammar: the launcher checks an argument with it before anything starts.
+ */
+HIDDEN int ready_parse(const char *how, struct ready_how *out);
+/* The protocol the waits below use: 0, or -EINVAL for an argument ready_parse refuses. */
 HIDDEN int ready_config(const char *how);
 HIDDEN int ready_wanted(void);
-/* [HOST:]PORT, HOST an address or localhost (127.0.0.1 when left out): 0, or -EINVAL. */
+/* [HOST:]PORT as tcp: takes it (ready_parse), HOST an address or localhost (127.0.0.1 when left out): 0, or -EINVAL. */
 HIDDEN int ready_address(const char *spec, struct sockaddr_storage *out, socklen_t *len);
 /* The notify socket is opened and read whatever the protocol (--watchdog hears on it). */
 HIDDEN void ready_listen(void);

@@ -39,7 +39,7 @@ struct sink {
 	char name[256];
 	int64_t size;
 	int err;        /* the last write's errno, said once; 0 when writing works */
-	int reopen;     /* asked for, done at the next line boundary */
+	int reopen;     /* REOPEN or ROTATE asked for (relay_reopen), done at the next line boundary */
 	const char *stuck; /* ROTATE or REOPEN when that failed last, said once; NULL when they work */
 	void *midline;  /* the stream whose line is half written, which alone may go on */
 };
@@ -234,6 +234,17 @@ static void rotate(struct sink *k)
 	reopen_sink(k);
 }
 
+/* Does the reopen or rotation asked for. */
+static void renew(struct sink *k)
+{
+	int how = k->reopen;
+	k->reopen = 0;
+	if (how == RENEW_ROTATE)
+		rotate(k);
+	else
+		reopen_sink(k);
+}
+
 static void write_failed(struct sink *k, int err)
 {
 	if (!k->err)
@@ -254,10 +265,8 @@ static int write_out(struct stream *st)
 	while (st->off < st->end) {
 		if (k->midline && k->midline != st)
 			return 0;
-		if (!k->midline && k->reopen && k->dir >= 0) {
-			k->reopen = 0;
-			reopen_sink(k);
-		}
+		if (!k->midline && k->reopen && k->dir >= 0)
+			renew(k);
 		char *p = st->out + st->off;
 		size_t n = st->end - st->off;
 		if (!k->midline && max_size > 0 && k->dir >= 0 && k->size + (int64_t)n > max_size) {
@@ -510,21 +519,19 @@ void relay_drain(int whole)
 				;
 }
 
-void relay_reopen(void)
+void relay_reopen(int how)
 {
 	for (int i = 0; i < 2; i++)
-		sinks[i].reopen = sinks[i].dir >= 0;
+		sinks[i].reopen = sinks[i].dir >= 0 ? how : 0;
 	/* Now, unless a line is half written (a full disk): then at its end. */
 	for (int i = 0; i < 2; i++)
-		if (sinks[i].reopen && !sinks[i].midline) {
-			sinks[i].reopen = 0;
-			reopen_sink(&sinks[i]);
-		}
+		if (sinks[i].reopen && !sinks[i].midline)
+			renew(&sinks[i]);
 }
 
 int relay_reopening(void)
 {
-	return sinks[0].reopen + sinks[1].reopen;
+	return (sinks[0].reopen != 0) + (sinks[1].reopen != 0);
 }
 
 void relay_run(pid_t pid)

@@ -21,8 +21,10 @@ HIDDEN int64_t relay_wake(int64_t now);
 HIDDEN void relay_tick(int64_t now);
 /* Everything the pipes hold, written; with `whole`, a last line without its newline too (a run ended). */
 HIDDEN void relay_drain(int whole);
-HIDDEN void relay_reopen(void);
-/* How many logs still wait for the reopen asked for: each is done at its next line boundary. */
+/* rotate-logs asks for RENEW_ROTATE: each log is rotated as --log-max-size would, then reopened. */
+enum { RENEW_REOPEN = 1, RENEW_ROTATE = 2 };
+HIDDEN void relay_reopen(int how);
+/* How many logs still wait for the reopen or rotation asked for: each is done at its next line boundary. */
 HIDDEN int relay_reopening(void);
 /* The pid syslog names for the program's lines. */
 HIDDEN void relay_run(pid_t pid);

@@ -21,6 +21,7 @@ if (!Bun.which("hyperfine") || !Bun.which("/usr/bin/time")) {
   process.exit(1);
 }
 
+writeFileSync(`${tmp}/bench.toml`, `program = ["/bin/sleep", "1000"]\npidfile = ${JSON.stringify(pidfile)}\n`, { mode: 0o644 });
 // The floor: the same build flags as scripts/build.ts, around a one-line program.
 writeFileSync(`${tmp}/hello.ts`, 'console.log("hello world");\n');
 await $`${process.execPath} build ${FLAGS} ${tmp}/hello.ts --outfile ${tmp}/hello`.quiet();
@@ -40,6 +41,8 @@ const rows: Row[] = [
   { name: "minimal launcher on the same native path", command: `${tmp}/minimal ${pidfile} /bin/sleep 1000` },
   { name: "daemonize --version", command: `${bin} --version`, still: true },
   { name: "daemonize (this)", command: `${bin} --pidfile ${pidfile} -- /bin/sleep 1000` },
+  // The same start from a config file: trust, TOML and the merge, loaded only for -c.
+  { name: "daemonize -c FILE (the same start)", command: `${bin} -c ${tmp}/bench.toml` },
   { name: "daemonize status (a running daemon)", command: `${bin} status -p ${running}`, still: true },
 ];
 const peers: [string, string, string][] = [
@@ -56,6 +59,8 @@ const asUser: [string, string, string][] = [
   ["start-stop-daemon", "start-stop-daemon --chuid", `start-stop-daemon --start --background --chuid nobody --output ${log} --make-pidfile --pidfile ${pidfile} --exec /bin/sleep -- 1000`],
 ];
 rows.push({ name: "daemonize --user nobody --stdout LOG", command: `${bin} --user nobody --stdout ${log} --pidfile ${pidfile} -- /bin/sleep 1000` });
+// Diagnosis, not a setting daemonize could use: the start without JavaScriptCore's heap warm-up thread (env's own exec included).
+rows.push({ name: "daemonize, warm-up thread off (env BUN_JSC_useWarmUpMarkedBlocks=0)", command: `env BUN_JSC_useWarmUpMarkedBlocks=0 ${bin} --pidfile ${pidfile} -- /bin/sleep 1000` });
 const skipped: string[] = [];
 for (const [cmd, name, command] of [...peers, ...asUser]) {
   // bmc daemonize shares our name: only a binary other than ours counts.
@@ -118,6 +123,20 @@ try {
     console.log(`| ${row.name} | ${((rss[2] ?? 0) / 1024).toFixed(1)} |`);
   }
   await $`sh -c ${stop}`.nothrow();
+  if (Bun.which("strace")) {
+    console.log("\nJavaScriptCore's heap blocks (16 KiB each): past 64 allocated, it starts a thread that pre-faults 32 more\n");
+    console.log("| command | least threshold that starts no warm-up thread |");
+    console.log("|---|---:|");
+    const program = ["/bin/true"];
+    for (const [name, command] of [
+      ["Bun hello world (floor)", [`${tmp}/hello`]],
+      ["minimal launcher", [`${tmp}/minimal`, pidfile, ...program]],
+      ["daemonize --version", [bin, "--version"]],
+      ["daemonize", [bin, "--pidfile", pidfile, "--", ...program]],
+      ["daemonize status (a running daemon)", [bin, "status", "-p", running]],
+    ] as [string, string[]][])
+      console.log(`| ${name} | ${heapBlocks(command)} |`);
+  } else console.log("\nstrace is missing (apt-get install strace): no heap block counts.");
   const mib = (p: string) => (statSync(p).size / 2 ** 20).toFixed(2);
   console.log(`\nBinary size: daemonize ${mib(bin)} MiB, hello world ${mib(`${tmp}/hello`)} MiB.`);
   await controlCommands();
@@ -133,6 +152,28 @@ try {
     } catch {}
   }
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/**
+ * The least BUN_JSC_warmUpMarkedBlockStartAfterBlocks at which a command starts no heap warm-up
+ * thread (strace counts its threads): how many blocks it allocates, whatever the machine's load.
+ */
+function heapBlocks(command: string[]): number {
+  let [lo, hi] = [1, 512];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    rmSync(pidfile, { force: true });
+    Bun.spawnSync(["strace", "-f", "-qq", "-e", "trace=clone3", "-o", `${tmp}/threads`, ...command], {
+      env: { ...process.env, BUN_JSC_warmUpMarkedBlockStartAfterBlocks: String(mid) },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    const threads = readFileSync(`${tmp}/threads`, "utf8").split("\n").filter((l) => l.includes("clone3(")).length;
+    if (threads > 0) lo = mid + 1;
+    else hi = mid;
+  }
+  rmSync(pidfile, { force: true });
+  return lo;
 }
 
 /** stop latency, and status over 1,000 pidfiles: a shell loop, as an init system would, and one call. */

@@ -1,6 +1,6 @@
 // build/contract.h: src/contract.ts and the exit codes of src/errors.ts, for the C side.
 // scripts/build.ts writes it before compiling; test/contract.test.ts checks it is current.
-import { CONTROL, DEFAULTS, HEALTH_STATES, LIMITS, LIVENESS_FAILURES, MONITOR_STATES, RELOAD_OUTCOMES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
+import { CONTROL, DEFAULTS, HEALTH_STATES, LIMITS, LIVENESS_FAILURES, MONITOR_STATES, READY_KINDS, READY_REFUSALS, RELOAD_OUTCOMES, RUN_SPEC, SETTING_FAILURE, STEPS, XATTR } from "../src/contract";
 import { EXIT } from "../src/errors";
 import { fieldOf, RUN_SETTINGS, type RunSetting, UNSET } from "../src/settings";
 
@@ -43,6 +43,10 @@ export function contractHeader(): string {
     "",
     "/* Extended attributes on a pidfile. */",
     ...Object.entries(XATTR).map(([name, v]) => `#define XATTR_${macro(name)} ${str(v)}`),
+    "",
+    "/* --ready's protocols (0: none), and why an argument is refused (0: it is not). */",
+    `enum { ${READY_KINDS.map((k, i) => `READY_${macro(k)} = ${i + 1}`).join(", ")} };`,
+    `enum { ${READY_REFUSALS.map((r, i) => `REFUSED_${macro(r)} = ${i + 1}`).join(", ")} };`,
     "",
     "/* Defaults both sides know (milliseconds for durations). */",
     ...Object.entries(DEFAULTS).map(([name, v]) => `#define DEFAULT_${macro(name)} ${v}`),

@@ -2,9 +2,10 @@
 // shell completions, all generated from the citty declarations (src/cli.ts) and
 // the exit-code tables (src/errors.ts). `--check` fails when a file has drifted.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import type { ArgDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { type CommandName, commands, SYNOPSIS } from "../src/cli";
+import { GROUPS, type Group, isPath } from "../src/groups";
+import { described, grouped, optionText } from "../src/help";
 import { EXIT, STATUS_EXIT, STATUS_SEVERITY, CONTROL_EXIT } from "../src/errors";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -12,24 +13,30 @@ const names = Object.keys(commands) as CommandName[];
 type Table = Record<string, { code: number; meaning: string; shown?: string }>;
 
 interface Option {
+  group: Group;
   flags: string[];
+  /** The option and its value as written: "-p, --pidfile FILE". */
+  text: string;
   value?: string;
   description: string;
   file: boolean;
 }
 
+/** A command's options, in the order of their groups (src/groups.ts), as --help shows them. */
 function options(of: CommandName): Option[] {
-  return Object.entries(commands[of].args as Record<string, ArgDef>).map(([name, def]) => {
-    const aliases = "alias" in def && def.alias ? [def.alias].flat() : [];
-    const value = def.type === "string" ? (def.valueHint ?? "VALUE") : undefined;
-    const fallback = "default" in def && def.default !== undefined ? ` (default ${def.default})` : "";
-    return {
-      flags: [...aliases.map((a) => `-${a}`), `--${name}`],
-      value,
-      description: `${def.description ?? ""}${fallback}`,
-      file: value === "FILE" || value === "DIR",
-    };
-  });
+  return grouped(of).flatMap(([group, list]) =>
+    list.map(([name, def]) => {
+      const aliases = "alias" in def && def.alias ? [def.alias].flat() : [];
+      return {
+        group,
+        flags: [...aliases.map((a) => `-${a}`), `--${name}`],
+        text: optionText(name, def).trim(),
+        value: def.type === "string" ? (def.valueHint ?? "VALUE") : undefined,
+        description: described(def),
+        file: isPath(def),
+      };
+    }),
+  );
 }
 
 /** An option's value as written after it: " FILE", or "[=FACILITY]" for one that may be left out. */
@@ -37,8 +44,12 @@ const spaced = (value: string | undefined) => (value === undefined ? "" : value.
 
 const md = (text: string) => text.replace(/\|/g, "\\|");
 
+/** The options under a row for each group. */
 function optionTable(of: CommandName): string {
-  const rows = options(of).map((o) => `| \`${o.flags.join(", ")}${spaced(o.value)}\` | ${md(o.description)} |`);
+  const rows = options(of).flatMap((o, i, all) => [
+    ...(all[i - 1]?.group === o.group ? [] : [`| **${GROUPS[o.group]}** | |`]),
+    `| \`${o.text}\` | ${md(o.description)} |`,
+  ]);
   return ["| option | meaning |", "|---|---|", ...rows].join("\n");
 }
 
@@ -51,14 +62,16 @@ const statusSet = `With several pidfiles, one code for the set: ${STATUS_EXIT.ru
 
 /** Commands whose operands are pidfiles, not a program or a signal. */
 const fileOperands = names.filter((n) => SYNOPSIS[n].includes("PIDFILE"));
+/** Commands whose operand is a command's name. */
+const commandOperands = names.filter((n) => SYNOPSIS[n].includes("COMMAND"));
 
 const sections: Record<string, () => string> = {
   "start-options": () => optionTable("start"),
   "control-options": () =>
-    (["status", "stop", "signal", "reload", "reopen-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
+    (["status", "stop", "signal", "reload", "reopen-logs", "rotate-logs", "logs"] as const).map((c) => `\`daemonize ${c}\`:\n\n${optionTable(c)}`).join("\n\n"),
   "exit-codes": () => codeTable(EXIT, "meaning"),
   "status-codes": () => `${codeTable(STATUS_EXIT, "status")}\n\n${statusSet}`,
-  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reload, reopen-logs, logs"),
+  "control-codes": () => codeTable(CONTROL_EXIT, "stop, signal, restart without a program, reload, reopen-logs, rotate-logs, logs"),
 };
 
 function readme(current: string): string {
@@ -82,10 +95,13 @@ function manPage(): string {
   ];
   for (const n of names) {
     out.push(`.SH ${n.toUpperCase()} OPTIONS`, roff(String(commands[n].meta.description)));
-    for (const o of options(n)) out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
+    options(n).forEach((o, i, all) => {
+      if (all[i - 1]?.group !== o.group) out.push(`.SS ${GROUPS[o.group]}`);
+      out.push(".TP", `.B ${roff(o.flags.join(", "))}${o.value ? `${spaced(o.value).startsWith(" ") ? " " : ""}\\fI${roff(o.value)}\\fR` : ""}`, roff(o.description));
+    });
   }
   out.push(".SH EXIT STATUS", ".SS start");
-  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reload, reopen-logs and logs", CONTROL_EXIT]] as const) {
+  for (const [title, table] of [["start", EXIT], ["status", STATUS_EXIT], ["stop, signal, restart without a program, reload, reopen-logs, rotate-logs and logs", CONTROL_EXIT]] as const) {
     if (title !== "start") out.push(`.SS ${title}`);
     for (const e of Object.values(table as Table)) out.push(".TP", `.B ${roff(e.shown ?? String(e.code))}`, roff(e.meaning));
     if (table === STATUS_EXIT) out.push(".PP", roff(statusSet));
@@ -115,6 +131,8 @@ ${cases}
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W "${names.join(" ")}" -- "$cur") $(compgen -c -- "$cur"))
+  elif [[ ${commandOperands.map((n) => `$cmd == ${n}`).join(" || ")} ]]; then
+    COMPREPLY=($(compgen -W "${names.join(" ")}" -- "$cur"))
   elif [[ ${fileOperands.map((n) => `$cmd == ${n}`).join(" || ")} ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
   else
@@ -134,7 +152,7 @@ function zsh(): string {
     return `    '${excl}[${desc}]${o.value ? `:${o.value.replace(/:/g, "\\:")}:${o.file ? "_files" : " "}` : ""}'`;
   };
   const fns = names
-    .map((n) => `  ${n})\n    _arguments -s \\\n${options(n).map(spec).join(" \\\n")} \\\n    ${fileOperands.includes(n) ? "'*:pidfile:_files'" : "'*::program:_normal'"}\n    ;;`)
+    .map((n) => `  ${n})\n    _arguments -s \\\n${options(n).map(spec).join(" \\\n")} \\\n    ${fileOperands.includes(n) ? "'*:pidfile:_files'" : commandOperands.includes(n) ? `':command:(${names.join(" ")})'` : "'*::program:_normal'"}\n    ;;`)
     .join("\n");
   return `#compdef daemonize
 # zsh completion for daemonize (generated by scripts/docs.ts)

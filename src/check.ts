@@ -50,8 +50,8 @@ export async function check(o: StartOptions): Promise<CheckReport> {
   };
   try {
     if (o.ready) {
+      // Checked before the dry run, as before a start (src/run.ts).
       t.begin("ready");
-      (await import("./ready")).checkReady(o.ready);
       t.pass(`--ready ${o.ready.how}, waiting at most ${o.ready.timeout} ms`);
     }
     if (o.supervise) {

@@ -3,7 +3,7 @@
 import { type Given, parseRun, RUN_SETTINGS, type RunSetting } from "./settings";
 import { DEFAULTS, LIMITS } from "./contract";
 import { byteLength } from "./bytes";
-import type { ArgsDef, CommandDef } from "citty";
+import type { Arg, Args } from "./groups";
 import pkg from "../package.json" with { type: "json" };
 import { parseSchedule, parseSignal, type Step } from "./signals";
 import { fail } from "./errors";
@@ -15,60 +15,63 @@ import { parseListen } from "./listen";
 const dur = (ms: number) => (ms % 1000 ? `${ms}ms` : `${ms / 1000}s`);
 
 const startArgs = {
-  pidfile: { type: "string", alias: "p", valueHint: "FILE", description: "Write the daemon's pid to FILE; refuse to start while that daemon lives" },
-  user: { type: "string", alias: "u", valueHint: "USER[:GROUP]", description: "Run as USER (name or number): the user's groups, or only GROUP when given" },
-  group: { type: "string", alias: "g", valueHint: "GROUP", description: "Primary group (name or number)" },
-  chroot: { type: "string", valueHint: "DIR", description: "Change root to DIR before dropping privileges" },
-  chdir: { type: "string", alias: "C", valueHint: "DIR", default: "/", description: "Working directory (inside the chroot when both are given)" },
-  ...Object.fromEntries(RUN_SETTINGS.map((s) => [s.option, s.arg])),
-  stdout: { type: "string", alias: "o", valueHint: "FILE", description: "Append the program's stdout to FILE (default /dev/null)" },
-  stderr: { type: "string", alias: "e", valueHint: "FILE", description: "Append the program's stderr to FILE (default /dev/null)" },
-  log: { type: "string", alias: "l", valueHint: "FILE", description: "Append both stdout and stderr to FILE" },
-  truncate: { type: "boolean", description: "Empty the log files instead of appending" },
-  env: { type: "string", alias: "E", valueHint: "NAME=VALUE", description: "Set an environment variable (repeatable)" },
-  "env-file": { type: "string", valueHint: "FILE", description: "Read NAME=VALUE lines from FILE" },
-  "clear-env": { type: "boolean", description: "Start from an empty environment" },
-  foreground: { type: "boolean", alias: "f", description: "Do the same set-up but exec in place, without detaching (systemd Type=simple, containers)" },
-  listen: { type: "string", valueHint: "[NAME=]ADDR", description: "Bind tcp:[HOST:]PORT, udp:[HOST:]PORT or unix:PATH as root before the drop and hand it on as fd 3, 4, ... (LISTEN_FDS); repeatable" },
-  "keep-fd": { type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
-  oknodo: { type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
-  unsafe: { type: "boolean", description: "Allow a program, log, pidfile or pidfile directory that others could have written" },
-  supervise: { type: "boolean", description: "Keep the program running under a small native monitor, which the pidfile names" },
-  restart: { type: "string", valueHint: "WHEN", description: "always, on-failure or never: when to start the program again (default on-failure); implies --supervise" },
-  "success-exit": { type: "string", valueHint: "CODES", description: "Comma list of exit codes that count as success (default 0)" },
-  "restart-delay": { type: "string", valueHint: "DUR", description: `First delay before a restart: 250ms, 10s, 2m, 1h or seconds (default ${dur(DEFAULTS.restartDelay)})` },
-  "restart-max-delay": { type: "string", valueHint: "DUR", description: `The delay doubles after each failure up to this (default ${dur(DEFAULTS.restartMaxDelay)})` },
-  "min-uptime": { type: "string", valueHint: "DUR", description: `A run at least this long resets the delay (default ${dur(DEFAULTS.minUptime)})` },
-  "max-restarts": { type: "string", valueHint: "N", description: `Give up after N restarts within --restart-window (default ${DEFAULTS.maxRestarts}, at most ${LIMITS.maxRestarts}; 0 never gives up)` },
-  "restart-window": { type: "string", valueHint: "DUR", description: `The window --max-restarts counts in (default ${dur(DEFAULTS.restartWindow)})` },
-  "stop-timeout": { type: "string", valueHint: "DUR", description: `On stop: TERM the program's whole tree, then KILL what is left after this (default ${dur(DEFAULTS.stopTimeout)})` },
-  ready: { type: "string", valueHint: "HOW", description: "Return only once the program is ready: notify (sd_notify), fd:N (a newline on fd N), tcp:[HOST:]PORT (a connect works) or file:PATH (it exists)" },
-  "ready-timeout": { type: "string", valueHint: "DUR", description: `How long --ready waits before the program's tree is stopped (default ${dur(DEFAULTS.readyTimeout)})` },
-  watchdog: { type: "string", valueHint: "DUR", description: "The program must send WATCHDOG=1 (sd_notify) at least every DUR, or it is sent SIGABRT, stopped and counted as failed" },
-  health: { type: "string", valueHint: "PROBE", description: "Probe the running program: tcp:[HOST:]PORT (a connect works), http://ADDR:PORT/PATH (a GET answers 2xx or 3xx) or exec:PROGRAM [ARGS] (exits 0)" },
-  "health-interval": { type: "string", valueHint: "DUR", description: `How often --health probes (default ${dur(DEFAULTS.healthInterval)})` },
-  "health-timeout": { type: "string", valueHint: "DUR", description: `How long a probe may take before it counts as failed (default ${dur(DEFAULTS.healthTimeout)})` },
-  "health-retries": { type: "string", valueHint: "N", description: `Failed probes in a row that make the run unhealthy: it is stopped and counted as failed (default ${DEFAULTS.healthRetries})` },
-  "health-start": { type: "string", valueHint: "DUR", description: `Failed probes in this time after the run is ready do not count (default ${dur(DEFAULTS.healthStart)})` },
-  "max-memory": { type: "string", valueHint: "SIZE", description: `The run's whole tree may not use more resident memory than SIZE (512M, 2G or bytes), checked every ${dur(DEFAULTS.memoryCheck)} near SIZE, every ${dur(DEFAULTS.memoryCheckMax)} far below it` },
-  "log-max-size": { type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
-  "log-keep": { type: "string", valueHint: "N", description: `Rotated files to keep: FILE.1 newest to FILE.N (default ${DEFAULTS.logKeep})` },
-  "log-timestamps": { type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
-  syslog: { type: "string", valueHint: "[=FACILITY]", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
-  "syslog-socket": { type: "string", valueHint: "PATH", description: "The syslog socket (default /dev/log)" },
-  cgroup: { type: "string", valueHint: "[=PATH]", description: "Run the program in a cgroup v2 of its own, which stop empties and removes (--cgroup alone: daemonize/NAME, NAME from the pidfile)" },
-  "cgroup-set": { type: "string", valueHint: "FILE=VALUE", description: "Write VALUE to the cgroup's FILE before the program runs: memory.max=512M, pids.max=256 (repeatable; implies --cgroup)" },
-  verbose: { type: "boolean", alias: "v", description: "Say what is done" },
-  quiet: { type: "boolean", alias: "q", description: "Print errors only" },
-  help: { type: "boolean", alias: "h", description: "Show this help" },
-  version: { type: "boolean", alias: "V", description: "Show the version" },
-} as const satisfies ArgsDef;
+  pidfile: { group: "files", type: "string", alias: "p", valueHint: "FILE", description: "Write the daemon's pid to FILE; refuse to start while that daemon lives" },
+  user: { group: "process", type: "string", alias: "u", valueHint: "USER[:GROUP]", description: "Run as USER (name or number): the user's groups, or only GROUP when given" },
+  group: { group: "process", type: "string", alias: "g", valueHint: "GROUP", description: "Primary group (name or number)" },
+  chroot: { group: "process", type: "string", valueHint: "DIR", description: "Change root to DIR before dropping privileges" },
+  chdir: { group: "process", type: "string", alias: "C", valueHint: "DIR", default: "/", description: "Working directory (inside the chroot when both are given)" },
+  ...(Object.fromEntries(RUN_SETTINGS.map((s) => [s.option, s.arg])) as Record<RunSetting["option"], Arg>),
+  stdout: { group: "files", type: "string", alias: "o", valueHint: "FILE", default: "/dev/null", description: "Append the program's stdout to FILE" },
+  stderr: { group: "files", type: "string", alias: "e", valueHint: "FILE", default: "/dev/null", description: "Append the program's stderr to FILE" },
+  log: { group: "files", type: "string", alias: "l", valueHint: "FILE", description: "Append both stdout and stderr to FILE" },
+  truncate: { group: "files", type: "boolean", description: "Empty the log files instead of appending" },
+  env: { group: "process", type: "string", alias: "E", valueHint: "NAME=VALUE", description: "Set an environment variable (repeatable)" },
+  "env-file": { group: "process", type: "string", valueHint: "FILE", description: "Read NAME=VALUE lines from FILE" },
+  "clear-env": { group: "process", type: "boolean", description: "Start from an empty environment" },
+  foreground: { group: "process", type: "boolean", alias: "f", description: "Do the same set-up but exec in place, without detaching (systemd Type=simple, containers)" },
+  listen: { group: "sockets", type: "string", valueHint: "[NAME=]ADDR", description: "Bind tcp:[HOST:]PORT, udp:[HOST:]PORT or unix:PATH as root before the drop and hand it on as fd 3, 4, ... (LISTEN_FDS); repeatable" },
+  "keep-fd": { group: "sockets", type: "string", valueHint: "N", description: "Keep inherited fd N (a file, pipe, socket or device) open; repeatable. Every other fd >= 3 is closed" },
+  supervise: { group: "supervision", type: "boolean", description: "Keep the program running under a small native monitor, which the pidfile names" },
+  restart: { group: "supervision", type: "string", valueHint: "WHEN", default: "on-failure", description: "always, on-failure or never: when to start the program again; implies --supervise" },
+  "success-exit": { group: "supervision", type: "string", valueHint: "CODES", default: "0", description: "Comma list of exit codes that count as success" },
+  "restart-delay": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.restartDelay), description: "First delay before a restart: 250ms, 10s, 2m, 1h or seconds" },
+  "restart-max-delay": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.restartMaxDelay), description: "The delay doubles after each failure up to this" },
+  "min-uptime": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.minUptime), description: "A run at least this long resets the delay" },
+  "max-restarts": { group: "supervision", type: "string", valueHint: "N", default: String(DEFAULTS.maxRestarts), description: `Give up after N restarts within --restart-window (at most ${LIMITS.maxRestarts}; 0 never gives up)` },
+  "restart-window": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.restartWindow), description: "The window --max-restarts counts in" },
+  "stop-timeout": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.stopTimeout), description: "On stop: TERM the program's whole tree, then KILL what is left after this" },
+  ready: { group: "readiness", type: "string", valueHint: "HOW", description: "Return only once the program is ready: notify (sd_notify), fd:N (a newline on fd N), tcp:[HOST:]PORT (a connect works) or file:PATH (it exists)" },
+  "ready-timeout": { group: "readiness", type: "string", valueHint: "DUR", default: dur(DEFAULTS.readyTimeout), description: "How long --ready waits before the program's tree is stopped" },
+  watchdog: { group: "supervision", type: "string", valueHint: "DUR", description: "The program must send WATCHDOG=1 (sd_notify) at least every DUR, or it is sent SIGABRT, stopped and counted as failed" },
+  health: { group: "supervision", type: "string", valueHint: "PROBE", description: "Probe the running program: tcp:[HOST:]PORT (a connect works), http://ADDR:PORT/PATH (a GET answers 2xx or 3xx) or exec:PROGRAM [ARGS] (exits 0)" },
+  "health-interval": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.healthInterval), description: "How often --health probes" },
+  "health-timeout": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.healthTimeout), description: "How long a probe may take before it counts as failed" },
+  "health-retries": { group: "supervision", type: "string", valueHint: "N", default: String(DEFAULTS.healthRetries), description: "Failed probes in a row that make the run unhealthy: it is stopped and counted as failed" },
+  "health-start": { group: "supervision", type: "string", valueHint: "DUR", default: dur(DEFAULTS.healthStart), description: "Failed probes in this time after the run is ready do not count" },
+  "max-memory": { group: "limits", type: "string", valueHint: "SIZE", description: `The run's whole tree may not use more resident memory than SIZE (512M, 2G or bytes), checked every ${dur(DEFAULTS.memoryCheck)} near SIZE, every ${dur(DEFAULTS.memoryCheckMax)} far below it` },
+  "log-max-size": { group: "logs", type: "string", valueHint: "SIZE", description: "Rotate a log file before it would pass SIZE (10M, 512K, 1G or bytes); the monitor writes the logs" },
+  "log-keep": { group: "logs", type: "string", valueHint: "N", default: String(DEFAULTS.logKeep), description: "Rotated files to keep: FILE.1 newest to FILE.N" },
+  "log-timestamps": { group: "logs", type: "boolean", description: "Prefix every line with an RFC 3339 UTC timestamp with microseconds; the monitor writes the logs" },
+  syslog: { group: "logs", type: "string", valueHint: "[=FACILITY]", description: "Also send each line to syslog: stdout at info, stderr at err (--syslog alone: facility daemon)" },
+  "syslog-socket": { group: "logs", type: "string", valueHint: "PATH", default: "/dev/log", description: "The syslog socket" },
+  "syslog-tag": { group: "logs", type: "string", valueHint: "TAG", default: "the program's name", description: "The tag of the syslog lines, before [PID]" },
+  cgroup: { group: "cgroups", type: "string", valueHint: "[=PATH]", description: "Run the program in a cgroup v2 of its own, which stop empties and removes (--cgroup alone: daemonize/NAME, NAME from the pidfile)" },
+  "cgroup-set": { group: "cgroups", type: "string", valueHint: "FILE=VALUE", description: "Write VALUE to the cgroup's FILE before the program runs: memory.max=512M, pids.max=256 (repeatable; implies --cgroup)" },
+  config: { group: "configuration", type: "string", alias: "c", valueHint: "FILE", description: "Read the settings from a TOML file; options given here override it" },
+  "print-config": { group: "configuration", type: "boolean", description: "Print the settings, file and options merged, as a TOML file for -c; start nothing" },
+  oknodo: { group: "configuration", type: "boolean", description: "Exit 0 when the daemon is already running (LSB: starting a running service is success)" },
+  unsafe: { group: "configuration", type: "boolean", description: "Allow a config file, program, log, pidfile or pidfile directory that others could have written" },
+  verbose: { group: "configuration", type: "boolean", alias: "v", description: "Say what is done" },
+  quiet: { group: "configuration", type: "boolean", alias: "q", description: "Print errors only" },
+  help: { group: "configuration", type: "boolean", alias: "h", description: "Show this help" },
+  version: { group: "configuration", type: "boolean", alias: "V", description: "Show the version" },
+} as const satisfies Args;
 
 /** --cgroup without PATH; no argument can hold a NUL. */
 const DERIVED = "\0";
 
 /** Options whose value may be left out, and what they mean then: --syslog, or --syslog=local0. */
-const OPTIONAL_VALUE: Record<string, string> = { syslog: "daemon", cgroup: DERIVED };
+export const OPTIONAL_VALUE: Record<string, string> = { syslog: "daemon", cgroup: DERIVED };
 
 /** Log options that bring in the monitor to write the logs. */
 const RELAY = ["log-max-size", "log-timestamps", "syslog"] as const;
@@ -85,62 +88,67 @@ const POLICY = [
 ] as const;
 
 /** Options that may be given more than once; citty's parser keeps only the last of a repeated flag. */
-const REPEATABLE = new Set<string>(["env", "keep-fd", "listen", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
+export const REPEATABLE = new Set<string>(["env", "keep-fd", "listen", "cgroup-set", ...(RUN_SETTINGS as readonly RunSetting[]).filter((s) => s.repeatable).map((s) => s.option)]);
 
 const controlArgs = {
-  pidfile: { type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
-  unsafe: { type: "boolean", description: "Trust a pidfile or pidfile directory that others could have written" },
+  pidfile: { group: "files", type: "string", alias: "p", valueHint: "FILE", required: true, description: "The daemon's pidfile" },
+  config: { ...startArgs.config, description: "Read the pidfile (and --unsafe) from this TOML file, as a start with -c does" },
+  unsafe: { group: "configuration", type: "boolean", description: "Trust a config file, pidfile or pidfile directory that others could have written" },
   quiet: startArgs.quiet,
   verbose: startArgs.verbose,
-  help: startArgs.help,
-} as const satisfies ArgsDef;
+  help: { ...startArgs.help, description: "Show this command's help" },
+} as const satisfies Args;
 
 const stopArgs = {
-  signal: { type: "string", alias: "s", valueHint: "SIG", description: "Signal to send (default TERM)" },
-  timeout: { type: "string", valueHint: "SECONDS", description: "How long to wait for the daemon to exit (default 30)" },
-  retry: { type: "string", valueHint: "SCHEDULE", description: "start-stop-daemon schedule: TERM/30/KILL/5, or N for TERM/N/KILL/N" },
-} as const satisfies ArgsDef;
+  signal: { group: "supervision", type: "string", alias: "s", valueHint: "SIG", default: "TERM", description: "Signal to send" },
+  timeout: { group: "supervision", type: "string", valueHint: "SECONDS", default: "30", description: "How long to wait for the daemon to exit" },
+  retry: { group: "supervision", type: "string", valueHint: "SCHEDULE", description: "start-stop-daemon schedule: TERM/30/KILL/5, or N for TERM/N/KILL/N" },
+} as const satisfies Args;
 
-const meta = (name: string, description: string) => ({ name: `daemonize ${name}`, version: pkg.version, description });
+/** summary: the command's line in the list of commands; description: its help's. */
+const meta = (name: string, summary: string, description = summary) => ({ name: `daemonize ${name}`, version: pkg.version, summary, description });
 
-/** Every command: citty declarations, which also render --help. */
+/** Every command: its declarations, which also render its help. */
 export const commands = {
   start: {
-    meta: meta("[start]", "Run a program as a well-behaved Unix daemon (the default command)"),
+    meta: meta("[start]", "Run a program as a daemon (the default command)", "Run a program as a well-behaved Unix daemon (the default command)"),
     args: {
       ...startArgs,
-      check: { type: "boolean", description: "Dry run: make every check a start makes, as the target user, and start nothing; exit as the start would" },
-      json: { type: "boolean", description: "With --check: print the checks as one JSON object" },
+      check: { group: "configuration", type: "boolean", description: "Dry run: make every check a start makes, as the target user, and start nothing; exit as the start would" },
+      json: { group: "configuration", type: "boolean", description: "With --check: print the checks as one JSON object" },
     },
   },
   status: {
-    meta: meta("status", "Is each daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown; for several pidfiles, the most severe"),
+    meta: meta("status", "Is each daemon running? (LSB exit codes)", "Is each daemon running? LSB exit codes: 0 running, 1 dead, 3 not running, 4 unknown; for several pidfiles, the most severe"),
     args: {
       ...controlArgs,
-      pidfile: { type: "string", alias: "p", valueHint: "FILE", description: "A daemon's pidfile (repeatable; pidfiles may also be given as arguments)" },
-      json: { type: "boolean", description: "Print one JSON object (an array of them for several pidfiles)" },
+      pidfile: { ...controlArgs.pidfile, required: false, description: "A daemon's pidfile (repeatable; pidfiles may also be given as arguments)" },
+      config: { ...controlArgs.config, description: "Read the pidfile from this TOML file (repeatable; with -c, the arguments are config files too)" },
+      json: { group: "configuration", type: "boolean", description: "Print one JSON object (an array of them for several pidfiles)" },
     },
   },
-  stop: { meta: meta("stop", "Signal the daemon and wait until it is gone; removes its pidfile"), args: { ...controlArgs, ...stopArgs } },
+  stop: { meta: meta("stop", "Stop the daemon and wait until it is gone", "Signal the daemon and wait until it is gone; removes its pidfile"), args: { ...controlArgs, ...stopArgs } },
   restart: {
-    meta: meta("restart", "Stop (as stop does), then start; without a program, restart only the program under its running --supervise monitor"),
-    args: { ...startArgs, ...stopArgs },
+    meta: meta("restart", "Stop, then start; or restart the supervised program", "Stop (as stop does), then start; without a program, restart only the program under its running --supervise monitor"),
+    args: { ...startArgs, ...stopArgs, help: controlArgs.help },
   },
-  signal: { meta: meta("signal", "Send SIGNAL (name or number) to the daemon (to the program, under a monitor)"), args: controlArgs },
+  signal: { meta: meta("signal", "Send a signal to the daemon", "Send SIGNAL (name or number) to the daemon (to the program, under a monitor)"), args: controlArgs },
   reload: {
-    meta: meta("reload", "Replace the supervised program (--supervise with --ready) with a fresh run of it, with no gap: the old run is stopped only once the new one is ready"),
+    meta: meta("reload", "Replace the supervised program with a fresh run, no gap", "Replace the supervised program (--supervise with --ready) with a fresh run of it, with no gap: the old run is stopped only once the new one is ready"),
     args: controlArgs,
   },
-  "reopen-logs": { meta: meta("reopen-logs", "Make the monitor close and reopen the log files it writes (logrotate's postrotate)"), args: controlArgs },
+  "reopen-logs": { meta: meta("reopen-logs", "Make the monitor reopen its log files", "Make the monitor close and reopen the log files it writes (logrotate's postrotate)"), args: controlArgs },
+  "rotate-logs": { meta: meta("rotate-logs", "Make the monitor rotate its log files now", "Make the monitor rotate the log files it writes now, as if --log-max-size had been reached"), args: controlArgs },
   logs: {
     meta: meta("logs", "Print the last lines of the daemon's log"),
     args: {
       ...controlArgs,
-      lines: { type: "string", alias: "n", valueHint: "N", description: "How many lines (default 10)" },
-      follow: { type: "boolean", alias: "f", description: "Keep printing what is written, across rotations, until interrupted" },
+      lines: { group: "logs", type: "string", alias: "n", valueHint: "N", default: "10", description: "How many lines" },
+      follow: { group: "logs", type: "boolean", alias: "f", description: "Keep printing what is written, across rotations, until interrupted" },
     },
   },
-} satisfies Record<string, CommandDef>;
+  help: { meta: meta("help", "Show the help of daemonize, or of one command"), args: { help: controlArgs.help } },
+} satisfies Record<string, { meta: ReturnType<typeof meta>; args: Args }>;
 
 export type CommandName = keyof typeof commands;
 
@@ -153,7 +161,9 @@ export const SYNOPSIS: Record<CommandName, string> = {
   signal: "SIGNAL",
   reload: "",
   "reopen-logs": "",
+  "rotate-logs": "",
   logs: "",
+  help: "[COMMAND]",
 };
 
 /** What the command line says, by option name as declared. */
@@ -173,8 +183,8 @@ const usage = (message: string) => fail("usage", message);
  * alone costs a quarter of a launch. With `operand`, plain arguments are not a
  * program but more values of that option, kept in order with it (status's pidfiles).
  */
-export function scan(argv: string[], args: ArgsDef, operand?: string): Scanned {
-  const byName = new Map<string, [string, ArgsDef[string]]>();
+export function scan(argv: string[], args: Args, operand?: string): Scanned {
+  const byName = new Map<string, [string, Arg]>();
   for (const [name, def] of Object.entries(args)) {
     byName.set(`--${name}`, [name, def]);
     const aliases = "alias" in def && def.alias ? [def.alias].flat() : [];
@@ -282,8 +292,12 @@ function parseSize(text: string, option: string): number {
 
 function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | undefined {
   const maxSize = values.get("log-max-size");
-  if (values.has("log-keep") && maxSize === undefined) usage("--log-keep goes with --log-max-size");
-  if (values.has("syslog-socket") && !values.has("syslog")) usage("--syslog-socket goes with --syslog");
+  // rotate-logs rotates, keeping --log-keep files, whenever the monitor writes the logs.
+  if (values.has("log-keep") && !RELAY.some((name) => values.has(name) || flags.has(name))) usage("--log-keep goes with --log-max-size, --log-timestamps or --syslog");
+  for (const option of ["syslog-socket", "syslog-tag"]) if (values.has(option) && !values.has("syslog")) usage(`--${option} goes with --syslog`);
+  const tag = values.get("syslog-tag");
+  // RFC 3164: up to 32 printable characters, which end at a "[", ":" or space.
+  if (tag !== undefined && !/^[!-9;-Z\\^-~]{1,32}$/.test(tag)) usage(`--syslog-tag ${JSON.stringify(tag)} is not 1 to 32 printable ASCII characters without a space, ":", "[" or "]"`);
   const socket = values.get("syslog-socket");
   // A socket address holds 107 bytes of path.
   if (socket !== undefined && byteLength(socket) > 107) usage(`--syslog-socket ${JSON.stringify(socket)} is longer than a socket address holds (107 bytes)`);
@@ -299,6 +313,7 @@ function parseRelay(values: Map<string, string>, flags: Set<string>): Relay | un
     timestamps: flags.has("log-timestamps"),
     syslog: facility === undefined ? undefined : code,
     syslogSocket: values.get("syslog-socket"),
+    syslogTag: tag,
   };
 }
 
@@ -368,29 +383,12 @@ function parsePolicy(values: Map<string, string>, flags: Set<string>, foreground
   return policy;
 }
 
-/** Nothing is looked up: a name could stand for anything by the time it resolves. */
-function checkHost(text: string, what: string): void {
-  const host = text.replace(/^\[(.*)\]$/, "$1");
-  const ipv4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host.split(".").every((n) => Number(n) < 256);
-  if (host !== "localhost" && !ipv4 && !/^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(host)) usage(`${what}: HOST must be an IP address or localhost`);
-}
-
-/** tcp:[HOST:]PORT, http://HOST[:PORT]/PATH, exec:PROGRAM [ARGS]; as the monitor reads it. */
+/** tcp:[HOST:]PORT, http://HOST[:PORT]/PATH, exec:PROGRAM [ARGS]; as the monitor reads it. HOST:PORT has --ready tcp:'s grammar, checked by its parser (src/ready.ts). */
 function parseProbe(text: string): Pick<Health, "probe" | "argv"> {
   const what = `--health ${text}`;
-  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(text);
   const http = /^http:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+)(?::(\d{1,5}))?(\/[\x21-\x7e]*)?$/.exec(text);
-  const port = (p: string | undefined) => {
-    if (p !== undefined && (Number(p) < 1 || Number(p) > 65535)) usage(`${what}: no such port`);
-  };
-  if (tcp) {
-    if (tcp[1] !== undefined) checkHost(tcp[1], what);
-    port(tcp[2]);
-    return { probe: text };
-  }
+  if (text.startsWith("tcp:")) return { probe: text };
   if (http) {
-    checkHost(http[1] as string, what);
-    port(http[2]);
     const path = http[3] ?? "/";
     if (path.length > 900) usage(`${what}: the path is longer than 900 bytes`);
     return { probe: `http://${http[1]}:${http[2] ?? 80}${path}` };
@@ -439,32 +437,27 @@ function parseLiveness(values: Map<string, string>): Liveness | undefined {
   return liveness.watchdog ?? liveness.health ?? liveness.maxMemory ? liveness : undefined;
 }
 
-function parseReady(values: Map<string, string>, cwd: string, keepFds: number[], foreground: boolean, supervise: boolean): Readiness | undefined {
+function parseReady(values: Map<string, string>): Readiness | undefined {
   const how = values.get("ready");
+  const timeout = values.get("ready-timeout");
   if (how === undefined) {
-    if (values.has("ready-timeout")) usage("--ready-timeout goes with --ready");
+    if (timeout !== undefined) usage("--ready-timeout goes with --ready");
     return undefined;
   }
-  const fd = /^fd:(\d{1,9})$/.exec(how);
-  const tcp = /^tcp:(?:(\[[0-9a-fA-F:.]+\]|[^:\s]+|[0-9a-fA-F:]+):)?(\d{1,5})$/.exec(how);
-  if (!(how === "notify" || fd || tcp || /^file:./.test(how))) usage(`--ready ${JSON.stringify(how)} is not notify, fd:N, tcp:[HOST:]PORT or file:PATH`);
-  if (fd && Number(fd[1]) < 3) usage(`--ready ${how}: stdin, stdout and stderr are daemonize's; use fd 3 or above`);
-  if (fd && keepFds.includes(Number(fd[1]))) usage(`--ready ${how}: fd ${fd[1]} is also given with --keep-fd`);
-  if (tcp && (Number(tcp[2]) < 1 || Number(tcp[2]) > 65535)) usage(`--ready ${how}: no such port`);
-  if (tcp?.[1] !== undefined) checkHost(tcp[1], `--ready ${how}`);
-  // In the foreground no launcher is left to wait, but a monitor is.
-  if (foreground && !supervise) usage("--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits");
-  // The path as the launcher sees it, wherever the monitor that looks for it runs.
-  const resolved = how.startsWith("file:") ? `file:${absolute(cwd, how.slice(5))}` : how;
-  const timeout = values.get("ready-timeout");
-  return { how: resolved, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
+  // HOW has one grammar, ffi/ready.c's: src/ready.ts checks it with that parser before anything starts.
+  return { how, timeout: timeout === undefined ? DEFAULTS.readyTimeout : parseDuration(timeout, "ready-timeout") };
 }
 
-/** Maps the scanned command line to StartOptions, checking every value's syntax. */
-export function startOptions(argv: string[], cwd: string, args: ArgsDef = commands.start.args): StartOptions | "help" | "version" {
-  const { flags, values, repeated, program } = scan(argv, args);
-  if (flags.has("help")) return "help";
-  if (flags.has("version")) return "version";
+/** Maps the command line to StartOptions, checking every value's syntax. */
+export function startOptions(argv: string[], cwd: string, args: Args = commands.start.args): StartOptions | "help" | "version" {
+  const scanned = scan(argv, args);
+  if (scanned.flags.has("help")) return "help";
+  if (scanned.flags.has("version")) return "version";
+  return startOf(scanned, cwd);
+}
+
+/** What the command line (and config file) says, as StartOptions. */
+export function startOf({ flags, values, repeated, program }: Scanned, cwd: string): StartOptions {
   if (program.length === 0) usage("no program given: daemonize [options] -- program [args...]");
   if (program[0] === "") usage("the program name is empty");
   if (flags.has("verbose") && flags.has("quiet")) usage("--verbose and --quiet contradict each other");
@@ -499,7 +492,7 @@ export function startOptions(argv: string[], cwd: string, args: ArgsDef = comman
     cgroup: parseCgroup(values, repeated),
   };
   options.supervise = parsePolicy(values, flags, options.foreground, options.pidfile, options.cgroup !== undefined);
-  options.ready = parseReady(values, cwd, options.keepFds, options.foreground, options.supervise !== undefined);
+  options.ready = parseReady(values);
   return options;
 }
 
@@ -518,73 +511,115 @@ function stopSchedule(values: Map<string, string>): Step[] {
 export type Command =
   | { name: "help"; of: CommandName }
   | { name: "version" }
+  | { name: "print-config"; text: string }
   | { name: "start"; start: StartOptions }
   | { name: "restart"; start: StartOptions; schedule: Step[] }
   | { name: "restart-program"; pidfile: string; unsafe: boolean; verbose: boolean }
-  | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean }
+  /** unsafe: for every pidfile, or for each (its config file's). */
+  | { name: "status"; pidfiles: string[]; json: boolean; unsafe: boolean | boolean[] }
   | { name: "stop"; pidfile: string; schedule: Step[]; unsafe: boolean; verbose: boolean }
   | { name: "signal"; pidfile: string; signal: number; unsafe: boolean; verbose: boolean }
-  | { name: "reopen-logs" | "reload"; pidfile: string; unsafe: boolean; verbose: boolean }
+  | { name: "reopen-logs" | "rotate-logs" | "reload"; pidfile: string; unsafe: boolean; verbose: boolean }
   | { name: "logs"; pidfile: string; lines: number; follow: boolean; unsafe: boolean };
 
+const commandNames = Object.keys(commands) as CommandName[];
+const isCommand = (word: string | undefined): word is CommandName => word !== undefined && Object.hasOwn(commands, word);
+
+/** The command line over the config file it names (-c, loaded only then); `within` names the file, key and line in a usage error a file's value causes. */
+async function configured(cmdline: Scanned, args: Args, cwd: string) {
+  const given = cmdline.values.get("config");
+  if (given === undefined) return { scanned: cmdline, within: <T>(fn: () => T): T => fn() };
+  if (given === "") usage("--config needs a non-empty value");
+  const config = await import("./config");
+  const file = config.load(absolute(cwd, given), given, cmdline.flags.has("unsafe"));
+  return { scanned: config.merge(file, cmdline, args), within: <T>(fn: () => T): T => config.blame(file, cmdline, fn) };
+}
+
 /** The command is the first argument; without one, the command is start. */
-export function parseCommandLine(argv: string[], cwd: string): Command {
-  const first = argv[0] as string;
-  const name: CommandName = first in commands && first !== "start" ? (first as CommandName) : "start";
+export async function parseCommandLine(argv: string[], cwd: string): Promise<Command> {
+  const first = argv[0];
+  const name: CommandName = isCommand(first) ? first : "start";
   const rest = first === name ? argv.slice(1) : argv;
-  if (name === "restart") {
-    // Without a program: restart only the program under its running monitor.
-    const { flags, values, program } = scan(rest, commands.restart.args);
-    if (program.length === 0 && !flags.has("help") && !flags.has("version")) {
-      const other = [...values.keys(), ...flags].find((k) => !["pidfile", "unsafe", "verbose", "quiet"].includes(k));
+  if (name === "help") {
+    const { flags, repeated } = scan(rest, commands.help.args, "operands");
+    const [of = "start", ...more] = repeated.get("operands") ?? [];
+    if (flags.has("help")) return { name, of: "help" };
+    if (more.length > 0) usage("help takes one COMMAND");
+    if (!isCommand(of)) return usage(`help ${JSON.stringify(of)}: no such command (${commandNames.join(", ")})`);
+    return { name, of };
+  }
+  if (name === "start" || name === "restart") {
+    const args = commands[name].args;
+    const cmdline = scan(rest, args);
+    if (cmdline.flags.has("help")) return { name: "help", of: name };
+    if (cmdline.flags.has("version")) return { name: "version" };
+    const { scanned, within } = await configured(cmdline, args, cwd);
+    const { flags, values, program } = scanned;
+    if (name === "restart" && program.length === 0) {
+      // Without a program: restart only the program under its running monitor.
+      const other = [...cmdline.values.keys(), ...cmdline.flags].find((k) => !["pidfile", "unsafe", "verbose", "quiet", "config"].includes(k));
       if (other) usage(`--${other} needs a program: restart without one only restarts a supervised program`);
-      const pidfile = valueOf(values)("pidfile");
+      const pidfile = within(() => valueOf(values)("pidfile"));
       if (pidfile === undefined) return usage("restart needs --pidfile");
       return { name: "restart-program", pidfile: absolute(cwd, pidfile), unsafe: flags.has("unsafe"), verbose: flags.has("verbose") };
     }
+    const start = within(() => startOf(scanned, cwd));
+    if (flags.has("print-config")) {
+      if (name === "restart" || flags.has("check")) usage(`--print-config goes with a start, not with ${name === "restart" ? "restart" : "--check"}`);
+      return { name: "print-config", text: (await import("./toml")).toToml(scanned, cwd, args) };
+    }
+    if (name === "start") return { name, start };
+    if (!start.pidfile) usage("restart needs --pidfile");
+    return { name, start, schedule: stopSchedule(values) };
   }
-  if (name === "start" || name === "restart") {
-    const parsed = startOptions(rest, cwd, commands[name].args);
-    if (parsed === "help" || parsed === "version") return parsed === "help" ? { name: "help", of: name } : { name: "version" };
-    if (name === "start") return { name, start: parsed };
-    if (!parsed.pidfile) usage("restart needs --pidfile");
-    return { name, start: parsed, schedule: stopSchedule(scan(rest, commands.restart.args).values) };
-  }
+  const args: Args = commands[name].args;
   if (name === "status") {
-    const { flags, repeated } = scan(rest, commands.status.args, "pidfile");
+    // With -c, the arguments are config files too; otherwise pidfiles.
+    const byConfig = scan(rest, args, "operands").values.has("config");
+    const { flags, values, repeated } = scan(rest, args, byConfig ? "config" : "pidfile");
     if (flags.has("help")) return { name: "help", of: name };
-    const pidfiles = repeated.get("pidfile") ?? [];
-    if (pidfiles.length === 0) usage("status needs --pidfile FILE or PIDFILE arguments");
-    if (pidfiles.includes("")) usage("a pidfile name is empty");
-    return { name, pidfiles: pidfiles.map((p) => absolute(cwd, p)), json: flags.has("json"), unsafe: flags.has("unsafe") };
+    const json = flags.has("json");
+    const unsafe = flags.has("unsafe");
+    if (!byConfig) {
+      const pidfiles = repeated.get("pidfile") ?? [];
+      if (pidfiles.length === 0) usage("status needs --pidfile FILE or PIDFILE arguments");
+      if (pidfiles.includes("")) usage("a pidfile name is empty");
+      return { name, pidfiles: pidfiles.map((p) => absolute(cwd, p)), json, unsafe };
+    }
+    const given = values.get("pidfile");
+    const found: [string, boolean][] = given === undefined ? [] : [[absolute(cwd, given), unsafe]];
+    const config = await import("./config");
+    for (const path of repeated.get("config") ?? []) {
+      if (path === "") usage("a config file name is empty");
+      const file = config.load(absolute(cwd, path), path, unsafe);
+      const pidfile = file.scanned.values.get("pidfile");
+      if (!pidfile) usage(`${path}: no pidfile: status needs one`);
+      found.push([pidfile as string, unsafe || file.scanned.flags.has("unsafe")]);
+    }
+    return { name, pidfiles: found.map(([p]) => p), json, unsafe: found.map(([, u]) => u) };
   }
-  const { flags, values, program } = scan(rest, commands[name].args);
-  if (flags.has("help")) return { name: "help", of: name };
-  const pidfileArg = valueOf(values)("pidfile");
-  if (pidfileArg === undefined) return usage(`${name} needs --pidfile`);
+  // The control commands read options and arguments in any order: no program follows.
+  const cmdline = scan(rest, args, "operands");
+  if (cmdline.flags.has("help")) return { name: "help", of: name };
+  const operands = cmdline.repeated.get("operands") ?? [];
+  const { scanned, within } = await configured(cmdline, args, cwd);
+  const { flags, values } = scanned;
+  const pidfileArg = within(() => valueOf(values)("pidfile"));
+  if (pidfileArg === undefined) return usage(`${name} needs --pidfile or -c`);
   const pidfile = absolute(cwd, pidfileArg);
   const unsafe = flags.has("unsafe");
   if (name === "signal") {
-    if (program.length !== 1) usage("signal needs exactly one SIGNAL, by name (HUP) or number");
-    return { name, pidfile, signal: parseSignal(program[0] as string), unsafe, verbose: flags.has("verbose") };
+    if (operands.length !== 1) usage("signal needs exactly one SIGNAL, by name (HUP) or number");
+    return { name, pidfile, signal: parseSignal(operands[0] as string), unsafe, verbose: flags.has("verbose") };
   }
-  if (program.length > 0) usage(`unexpected argument ${JSON.stringify(program[0])}`);
-  if (name === "reopen-logs" || name === "reload") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
+  if (operands.length > 0) usage(`unexpected argument ${JSON.stringify(operands[0])}`);
+  if (name === "reopen-logs" || name === "rotate-logs" || name === "reload") return { name, pidfile, unsafe, verbose: flags.has("verbose") };
   if (name === "logs") {
     const lines = values.get("lines") ?? "10";
     if (!/^\d{1,7}$/.test(lines)) usage(`--lines ${JSON.stringify(lines)} is not a number of lines`);
     return { name, pidfile, lines: Number(lines), follow: flags.has("follow"), unsafe };
   }
   return { name, pidfile, schedule: stopSchedule(values), unsafe, verbose: flags.has("verbose") };
-}
-
-/** citty's usage text, with the synopsis it cannot describe, and plain when not on a terminal. */
-export async function usageText(of: CommandName, tty: boolean): Promise<string> {
-  const { renderUsage } = await import("citty");
-  const cmd = commands[of];
-  const rendered = await renderUsage(cmd as CommandDef);
-  const text = tty ? rendered : rendered.replace(/\x1b\[[0-9;]*m/g, "");
-  return `${text.replace(/^.*USAGE.*$/m, (line) => `${line.trimEnd()} ${SYNOPSIS[of]}`.trimEnd())}\n`;
 }
 
 export const versionText = (): string =>

@@ -64,7 +64,7 @@ export const HEALTH_STATES = ["starting", "healthy", "unhealthy"] as const;
 export const LIVENESS_FAILURES = ["watchdog", "health", "memory"] as const;
 
 /** The control commands' signal to a monitor, queued with a value: a signal for the program, or one of these. */
-export const CONTROL = { signal: 63, restart: -1, reopen: -2, reload: -3 } as const;
+export const CONTROL = { signal: 63, restart: -1, reopen: -2, reload: -3, rotate: -4 } as const;
 
 /** Extended attributes on a pidfile, and on the cgroup directories daemonize makes or changes (--cgroup). */
 export const XATTR = {
@@ -85,6 +85,14 @@ export const XATTR = {
   /** On the `daemonize` directory it made at the top of the hierarchy, to remove again. */
   cgroupMade: "user.daemonize.made",
 } as const;
+
+/**
+ * --ready as ffi/ready.c parses it, for the launcher, the monitor and the check before a start:
+ * the protocols, and why an argument is refused (src/ready.ts words each refusal).
+ */
+export const READY_KINDS = ["notify", "fd", "tcp", "file"] as const;
+export const READY_REFUSALS = ["form", "stdio", "port", "host", "address"] as const;
+export type ReadyRefusal = (typeof READY_REFUSALS)[number];
 
 /** Defaults of settings both sides know; durations in milliseconds. */
 export const DEFAULTS = {

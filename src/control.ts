@@ -414,26 +414,30 @@ export async function reload(pidfile: string, unsafe: boolean): Promise<Outcome>
   }
 }
 
-/** logrotate's postrotate: the monitor reopens the log files by name. Returns once it has. */
-export async function reopenLogs(pidfile: string, unsafe: boolean): Promise<Outcome> {
+/**
+ * logrotate's postrotate: the monitor reopens the log files by name; or, with `rotate`, rotates
+ * them first as --log-max-size would. Returns once it has (a rotation counts as a reopen).
+ */
+export async function reopenLogs(pidfile: string, unsafe: boolean, rotate = false): Promise<Outcome> {
   const found = examineOrExplain(pidfile, unsafe);
   if (found.state === "unusable") return outcome("failed", found.message);
   if (found.state !== "running") return outcome("failed", "not running");
   const before = found.monitor === undefined ? undefined : supervised(found.monitor, true);
   if (!before)
     return outcome("failed", `pidfile ${pidfile} names a daemon that writes its own logs: rotate them with copytruncate, or start it with --supervise, --log-max-size, --log-timestamps or --syslog`);
-  const r = deliver(found.pid, found.ticks, CONTROL.signal, CONTROL.reopen);
+  const r = deliver(found.pid, found.ticks, CONTROL.signal, rotate ? CONTROL.rotate : CONTROL.reopen);
   if (r === "gone") return outcome("failed", "not running");
   if (r !== "sent") return r;
+  const done = rotate ? "rotated" : "reopened";
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
     const now = examineOrExplain(pidfile, unsafe);
-    if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", "the monitor exited before it reopened the logs");
+    if (now.state !== "running" || now.pid !== found.pid) return outcome("failed", `the monitor exited before it ${done} the logs`);
     const m = now.monitor === undefined ? undefined : supervised(now.monitor, true);
-    if (m && m.logReopens > before.logReopens) return outcome("done", `reopened the logs (monitor pid ${found.pid})`);
+    if (m && m.logReopens > before.logReopens) return outcome("done", `${done} the logs (monitor pid ${found.pid})`);
     await Bun.sleep(5);
   }
-  return outcome("timeout", "the monitor did not reopen the logs within 5 s");
+  return outcome("timeout", `the monitor did not ${rotate ? "rotate" : "reopen"} the logs within 5 s`);
 }
 
 /** `logs`: the daemon's log (its stdout's, or stderr's when only that has one), as the pidfile records it. */

@@ -1,6 +1,7 @@
-// Reads the command line and answers what needs no native code: --help, --version and
-// usage errors. Every other command is run by run.ts, which loads the native library.
-import { type Command, parseCommandLine, usageText, versionText } from "./cli";
+// Reads the command line and answers what needs no native code: --help, --version, usage
+// errors and --print-config (a config file's trust excepted). Every other command is run by
+// run.ts, which loads the native library.
+import { type Command, parseCommandLine, versionText } from "./cli";
 import { DaemonizeError } from "./errors";
 import { say } from "./messages";
 
@@ -16,7 +17,10 @@ async function commandLineArguments(): Promise<string[]> {
 async function answer(cmd: Command): Promise<number> {
   switch (cmd.name) {
     case "help":
-      await say("log", (await usageText(cmd.of, Boolean(process.stdout.isTTY))).trimEnd());
+      await say("log", (await import("./help")).helpText(cmd.of).trimEnd());
+      return 0;
+    case "print-config":
+      await say("log", cmd.text.trimEnd());
       return 0;
     case "version":
       await say("log", versionText().trimEnd());
@@ -27,7 +31,7 @@ async function answer(cmd: Command): Promise<number> {
 }
 
 try {
-  process.exitCode = await answer(parseCommandLine(await commandLineArguments(), process.cwd()));
+  process.exitCode = await answer(await parseCommandLine(await commandLineArguments(), process.cwd()));
 } catch (e) {
   if (!(e instanceof DaemonizeError)) throw e;
   await say("error", e.message);

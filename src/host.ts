@@ -16,9 +16,9 @@ function limitsOf(pid: number | "self"): (readonly [bigint, bigint])[] {
     .slice(1)
     .filter(Boolean)
     .map((row) => {
-      const [soft, hard] = row.slice(26).trim().split(/\s+/);
-      const value = (v = "") => (v === "unlimited" ? -1n : BigInt(v));
-      return [value(soft), value(hard)] as const;
+      // The kernel pads the columns to fixed widths ("%-25s %-20s %-20s %-10s"): no splitting needed.
+      const value = (v: string) => (v === "unlimited" ? -1n : BigInt(v));
+      return [value(row.slice(26, 46).trim()), value(row.slice(47, 67).trim())] as const;
     });
 }
 

@@ -81,13 +81,18 @@ export interface Relay {
   /** The facility's number. */
   syslog?: number;
   syslogSocket?: string;
+  /** --syslog-tag; undefined: the program's name. */
+  syslogTag?: string;
 }
 
 export interface Readiness {
-  /** notify, fd:N, tcp:[HOST:]PORT or file:PATH, as given. */
+  /** notify, fd:N, tcp:[HOST:]PORT or file:PATH, as given; once checked (src/ready.ts readiness), file:'s PATH is absolute. */
   how: string;
   /** Milliseconds. */
   timeout: number;
+  /** Once checked: fd:N's N, tcp:'s port. */
+  fd?: number;
+  port?: number;
 }
 
 export interface CgroupRequest {

@@ -44,13 +44,24 @@ async function dryRun(o: StartOptions): Promise<number> {
   return report.exitCode;
 }
 
-async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): Promise<number> {
+/** A start's --ready and --health addresses, checked by their one parser before anything is stopped or started (src/ready.ts). */
+async function checkedReady(o: StartOptions): Promise<StartOptions> {
+  const probe = o.supervise?.liveness?.health?.probe;
+  if (probe && probe !== "exec:") (await import("./ready")).checkProbe(probe);
+  return o.ready ? { ...o, ready: (await import("./ready")).readiness(o) } : o;
+}
+
+async function runCommand(cmd: Exclude<Command, { name: "help" | "version" | "print-config" }>): Promise<number> {
   switch (cmd.name) {
-    case "start":
-      return cmd.start.check ? dryRun(cmd.start) : launch(cmd.start);
+    case "start": {
+      const o = await checkedReady(cmd.start);
+      return o.check ? dryRun(o) : launch(o);
+    }
     case "status": {
       const { statuses } = await import("./control");
-      const all = await statuses(cmd.pidfiles, cmd.unsafe);
+      const { unsafe } = cmd;
+      const all =
+        typeof unsafe === "boolean" ? await statuses(cmd.pidfiles, unsafe) : (await Promise.all(cmd.pidfiles.map((p, i) => statuses([p], unsafe[i] as boolean)))).flat();
       const one = all.length === 1;
       if (cmd.json) {
         // A supervised daemon's state is its monitor's (starting, running, backoff, stopping, failed), beside the program's pid.
@@ -60,6 +71,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
       return statusSetExit(all.map((s) => s.state));
     }
     case "restart": {
+      const o = await checkedReady(cmd.start);
       const { stop } = await import("./control");
       const pidfile = absolute(cmd.start.cwd, cmd.start.pidfile as string);
       const stopped = await stop(pidfile, cmd.schedule, cmd.start.unsafe);
@@ -68,7 +80,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
         await say("error", stopped.message);
         return stopped.code;
       }
-      return launch(cmd.start);
+      return launch(o);
     }
     case "logs": {
       const { logs } = await import("./control");
@@ -80,15 +92,16 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
     case "signal":
     case "restart-program":
     case "reload":
-    case "reopen-logs": {
+    case "reopen-logs":
+    case "rotate-logs": {
       const { reload, reopenLogs, restartProgram, signal, stop } = await import("./control");
       const r =
         cmd.name === "stop"
           ? await stop(cmd.pidfile, cmd.schedule, cmd.unsafe)
           : cmd.name === "signal"
             ? signal(cmd.pidfile, cmd.signal, cmd.unsafe)
-            : cmd.name === "reopen-logs"
-              ? await reopenLogs(cmd.pidfile, cmd.unsafe)
+            : cmd.name === "reopen-logs" || cmd.name === "rotate-logs"
+              ? await reopenLogs(cmd.pidfile, cmd.unsafe, cmd.name === "rotate-logs")
               : cmd.name === "reload"
                 ? await reload(cmd.pidfile, cmd.unsafe)
                 : await restartProgram(cmd.pidfile, cmd.unsafe);
@@ -100,7 +113,7 @@ async function runCommand(cmd: Exclude<Command, { name: "help" | "version" }>): 
   }
 }
 
-export async function run(cmd: Exclude<Command, { name: "help" | "version" }>): Promise<number> {
+export async function run(cmd: Exclude<Command, { name: "help" | "version" | "print-config" }>): Promise<number> {
   try {
     return await runCommand(cmd);
   } catch (e) {

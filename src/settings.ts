@@ -4,7 +4,7 @@
 // checks them against this system (`resolve`), detach.ts packs them, supervise.ts hands them to
 // the monitor and the monitor reads them (build/contract.h), all from this list: a new one needs
 // only its entry here and the C that applies and reads back `s->FIELD` (ffi/child.c).
-import type { ArgDef } from "citty";
+import type { Arg } from "./groups";
 import type { StepCode } from "./contract";
 import { fail } from "./errors";
 
@@ -42,7 +42,7 @@ export interface Host {
 export interface RunSetting<O extends string = string, V extends RunValue = RunValue> {
   /** The option, also the monitor's key; its struct field has _ for -. */
   option: O;
-  arg: ArgDef;
+  arg: Arg;
   repeatable?: boolean;
   /** How many int64s its struct field holds, when more than one. */
   count?: number;
@@ -161,8 +161,9 @@ function cpuList(cpus: number[]): string {
   return out.join(",");
 }
 
+// Word by word: every start asks (without --cpus the mask is all 0), and a bit test makes BigInts.
 const cpusOf = (mask: bigint[]) =>
-  Array.from({ length: MAX_CPUS }, (_, cpu) => cpu).filter((cpu) => (BigInt.asUintN(WORD, mask[Math.floor(cpu / WORD)] as bigint) >> BigInt(cpu % WORD)) & 1n);
+  mask.flatMap((word, w) => (word === 0n ? [] : Array.from({ length: WORD }, (_, bit) => w * WORD + bit).filter((cpu) => (BigInt.asUintN(WORD, word) >> BigInt(cpu % WORD)) & 1n)));
 
 /** Capability names by number, as capabilities(7) gives them without cap_. */
 const CAPS = [
@@ -178,7 +179,7 @@ const capName = (c: number) => CAPS[c] ?? `cap ${c}`;
 export const RUN_SETTINGS = [
   setting({
     option: "umask",
-    arg: { type: "string", valueHint: "MODE", default: "022", description: "File mode creation mask, octal" },
+    arg: { group: "process", type: "string", valueHint: "MODE", default: "022", description: "File mode creation mask, octal" },
     parse: (given): number => {
       const text = one(given);
       // The default is known good, and a plain start runs no regular expression (the first costs a third of a millisecond).
@@ -192,7 +193,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "core",
-    arg: { type: "boolean", description: "Allow core dumps: raise the RLIMIT_CORE soft limit to the hard one, as --limit core= with the hard limit (default: 0)" },
+    arg: { group: "limits", type: "boolean", description: "Allow core dumps: raise the RLIMIT_CORE soft limit to the hard one, as --limit core= with the hard limit; without it, 0" },
     parse: (given): bigint => (given ? 1n : 0n),
     range: [0n, 1n],
     leave: UNSET,
@@ -204,9 +205,10 @@ export const RUN_SETTINGS = [
   setting({
     option: "limit",
     arg: {
+      group: "limits",
       type: "string",
       valueHint: "NAME=SOFT[:HARD]",
-      description: `Set a resource limit, named as prlimit names it (${LIMIT_NAMES}): a number, for bytes a size with K, M or G, or unlimited; SOFT alone sets both; repeatable (default: the caller's limits)`,
+      description: `Set a resource limit, named as prlimit names it (${LIMIT_NAMES}): a number, for bytes a size with K, M or G, or unlimited; SOFT alone sets both; repeatable; without it, the caller's limits`,
     },
     repeatable: true,
     count: 2 * RLIMITS.length,
@@ -253,7 +255,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "nice",
-    arg: { type: "string", valueHint: "N", description: "Scheduling priority, from -20 (first) to 19 (last)" },
+    arg: { group: "limits", type: "string", valueHint: "N", description: "Scheduling priority, from -20 (first) to 19 (last)" },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
@@ -277,7 +279,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "sched",
-    arg: { type: "string", valueHint: "POLICY[:PRIO]", description: "CPU scheduling policy: other, batch, idle, or fifo:PRIO or rr:PRIO with PRIO from 1 to 99" },
+    arg: { group: "limits", type: "string", valueHint: "POLICY[:PRIO]", description: "CPU scheduling policy: other, batch, idle, or fifo:PRIO or rr:PRIO with PRIO from 1 to 99" },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
@@ -307,7 +309,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "ionice",
-    arg: { type: "string", valueHint: "CLASS[:LEVEL]", description: `I/O scheduling class: realtime[:LEVEL], best-effort[:LEVEL] (LEVEL from 0, first, to 7; default ${IO_LEVEL}) or idle` },
+    arg: { group: "limits", type: "string", valueHint: "CLASS[:LEVEL]", description: `I/O scheduling class: realtime[:LEVEL], best-effort[:LEVEL] (LEVEL from 0, first, to 7; ${IO_LEVEL} when left out) or idle` },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
@@ -334,7 +336,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "oom-score-adjust",
-    arg: { type: "string", valueHint: "N", description: "What the OOM killer adds to the program's score, from -1000 (never kill it) to 1000" },
+    arg: { group: "limits", type: "string", valueHint: "N", description: "What the OOM killer adds to the program's score, from -1000 (never kill it) to 1000" },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
@@ -351,7 +353,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "cpus",
-    arg: { type: "string", valueHint: "LIST", description: "CPU affinity, as taskset -c reads it: 0-3,8" },
+    arg: { group: "limits", type: "string", valueHint: "LIST", description: "CPU affinity, as taskset -c reads it: 0-3,8" },
     count: MAX_CPUS / WORD,
     parse: (given): bigint[] => {
       const text = one(given);
@@ -382,7 +384,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "cap",
-    arg: { type: "string", valueHint: "CAP[,CAP...]", description: "Capabilities the program keeps (net_bind_service or cap_net_bind_service); every other one is dropped from every set, the bounding set too; with --user they are ambient" },
+    arg: { group: "process", type: "string", valueHint: "CAP[,CAP...]", description: "Capabilities the program keeps (net_bind_service or cap_net_bind_service); every other one is dropped from every set, the bounding set too; with --user they are ambient" },
     parse: (given): bigint => {
       const text = one(given);
       if (text === undefined) return UNSET;
@@ -413,7 +415,7 @@ export const RUN_SETTINGS = [
   }),
   setting({
     option: "no-new-privs",
-    arg: { type: "boolean", description: "The program and everything it runs can never gain privileges (setuid binaries, file capabilities)" },
+    arg: { group: "process", type: "boolean", description: "The program and everything it runs can never gain privileges (setuid binaries, file capabilities)" },
     parse: (given): bigint => (given ? 1n : 0n),
     range: [0n, 1n],
     leave: 0n,

@@ -104,11 +104,11 @@ export function prepare(o: StartOptions, t?: Trace): Prepared {
   t?.begin("arguments");
   // The kept fds and --ready's fd keep their numbers, after the sockets.
   const handed = activated().fds.length + o.listen.length;
-  const clash = [...o.keepFds, ...(o.ready?.how.startsWith("fd:") ? [Number(o.ready.how.slice(3))] : [])].find((fd) => fd < 3 + handed);
+  const clash = [...o.keepFds, ...(o.ready?.fd !== undefined ? [o.ready.fd] : [])].find((fd) => fd < 3 + handed);
   if (clash !== undefined)
     fail("usage", `fd ${clash} (--keep-fd or --ready fd:) is where a socket goes: the ${handed} socket(s) are fds 3 to ${2 + handed}, so kept fds must come after them`);
-  const probed = o.ready?.how.startsWith("tcp:") ? Number(o.ready.how.slice(o.ready.how.lastIndexOf(":") + 1)) : undefined;
-  if (o.listen.some((l) => l.kind === "tcp" && l.port === probed))
+  const probed = o.ready?.port;
+  if (probed !== undefined && o.listen.some((l) => l.kind === "tcp" && l.port === probed))
     fail("usage", `--ready ${o.ready?.how}: that port is a --listen socket, which accepts connections before the program runs; use --ready notify or fd:N`);
   for (const fd of o.keepFds)
     if (!isInheritable(fd)) fail("usage", `--keep-fd ${fd}: not an open file, pipe, socket or device that daemonize inherited`);

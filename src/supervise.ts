@@ -78,7 +78,9 @@ function wire(p: Prepared, o: StartOptions): Wiring {
     w.settings[i ? "err" : "out"] = `${fd}:${dir}:${basename(path)}`;
     w.keep.push(fd, dir);
   });
-  if (relay?.maxSize !== undefined) Object.assign(w.settings, { "log-max-size": relay.maxSize, "log-keep": relay.keep });
+  // The kept files count for rotate-logs too, with or without --log-max-size.
+  if (relay) w.settings["log-keep"] = relay.keep;
+  if (relay?.maxSize !== undefined) w.settings["log-max-size"] = relay.maxSize;
   if (relay?.timestamps) w.settings["log-timestamps"] = 1;
   if (relay?.syslog !== undefined) w.settings.syslog = relay.syslog;
   if (relay?.syslogSocket !== undefined) w.settings["syslog-socket"] = absolute(o.cwd, relay.syslogSocket);
@@ -87,7 +89,7 @@ function wire(p: Prepared, o: StartOptions): Wiring {
   const name = encode(basename(o.argv[0] as string));
   let cut = Math.min(32, name.length);
   while (cut > 0 && cut < name.length && ((name[cut] as number) & 0xc0) === 0x80) cut--;
-  const tag = decode(name.subarray(0, cut));
+  const tag = relay?.syslogTag ?? decode(name.subarray(0, cut));
   Object.assign(w.settings, { tag, caller: process.geteuid?.() ?? 0 });
   if (o.ready) Object.assign(w.settings, { ready: o.ready.how, "ready-timeout": o.ready.timeout });
   // systemd Type=notify: the monitor in the foreground is the service, and tells systemd once the program is ready.
@@ -208,7 +210,6 @@ function launchMonitor(p: Prepared, o: StartOptions, image: number): { pid: numb
 }
 
 export async function supervise(o: StartOptions): Promise<{ pid: number }> {
-  if (o.ready) (await import("./ready")).checkReady(o.ready);
   const image = await monitorImage();
   // In the foreground this process becomes the monitor, and no one waits.
   const restore = o.foreground ? undefined : catchInterrupts();

@@ -16,6 +16,17 @@ const usageError = (fn: () => unknown) => {
   throw new Error("no error thrown");
 };
 
+/** The kind of error parseCommandLine rejects with. */
+const rejected = async (argv: string[]) => {
+  try {
+    await parseCommandLine(argv, "/");
+  } catch (e) {
+    expect(e).toBeInstanceOf(DaemonizeError);
+    return (e as DaemonizeError).kind;
+  }
+  throw new Error("no error thrown");
+};
+
 const parse = (argv: string[]) => {
   const o = startOptions(argv, "/here");
   if (typeof o === "string") throw new Error(o);
@@ -95,18 +106,18 @@ describe("pidfile text", () => {
 });
 
 describe("status of several pidfiles", () => {
-  test("--pidfile repeats and plain arguments mix, in the order given; after -- every argument is a pidfile", () => {
-    expect(parseCommandLine(["status", "a.pid", "-p", "/b.pid", "--json", "c.pid", "--pidfile=d.pid", "--", "-e.pid"], "/run")).toEqual({
+  test("--pidfile repeats and plain arguments mix, in the order given; after -- every argument is a pidfile", async () => {
+    expect(await parseCommandLine(["status", "a.pid", "-p", "/b.pid", "--json", "c.pid", "--pidfile=d.pid", "--", "-e.pid"], "/run")).toEqual({
       name: "status",
       pidfiles: ["/run/a.pid", "/b.pid", "/run/c.pid", "/run/d.pid", "/run/-e.pid"],
       json: true,
       unsafe: false,
     });
-    expect(parseCommandLine(["status", "--unsafe", "/x.pid"], "/")).toEqual({ name: "status", pidfiles: ["/x.pid"], json: false, unsafe: true });
+    expect(await parseCommandLine(["status", "--unsafe", "/x.pid"], "/")).toEqual({ name: "status", pidfiles: ["/x.pid"], json: false, unsafe: true });
   });
 
   for (const bad of [["status"], ["status", "--json"], ["status", "--pidfile="], ["status", "x", ""], ["status", "-x", "a.pid"], ["status", "-p"]]) {
-    test(`usage error: ${JSON.stringify(bad)}`, () => expect(usageError(() => parseCommandLine(bad, "/"))).toBe("usage"));
+    test(`usage error: ${JSON.stringify(bad)}`, async () => expect(await rejected(bad)).toBe("usage"));
   }
 });
 
@@ -123,12 +134,12 @@ describe("signals and schedules", () => {
     expect(parseSchedule("7")).toEqual([{ signal: 15 }, { seconds: 7 }, { signal: 9 }, { seconds: 7 }]);
   });
 
-  test("command line: the command comes first; control commands need --pidfile", () => {
-    expect(parseCommandLine(["status", "-p", "x.pid"], "/run")).toEqual({ name: "status", pidfiles: ["/run/x.pid"], json: false, unsafe: false });
-    expect(parseCommandLine(["stop", "-p", "/x.pid"], "/")).toMatchObject({ name: "stop", schedule: [{ signal: 15 }, { seconds: 30 }] });
-    expect(parseCommandLine(["signal", "-p", "/x.pid", "hup"], "/")).toMatchObject({ name: "signal", signal: 1 });
-    expect(parseCommandLine(["-p", "/x.pid", "stop"], "/")).toMatchObject({ name: "start", start: { argv: ["stop"] } });
-    expect(usageError(() => parseCommandLine(["status"], "/"))).toBe("usage");
-    expect(usageError(() => parseCommandLine(["stop", "-p", "x", "extra"], "/"))).toBe("usage");
+  test("command line: the command comes first; control commands need --pidfile", async () => {
+    expect(await parseCommandLine(["status", "-p", "x.pid"], "/run")).toEqual({ name: "status", pidfiles: ["/run/x.pid"], json: false, unsafe: false });
+    expect(await parseCommandLine(["stop", "-p", "/x.pid"], "/")).toMatchObject({ name: "stop", schedule: [{ signal: 15 }, { seconds: 30 }] });
+    expect(await parseCommandLine(["signal", "-p", "/x.pid", "hup"], "/")).toMatchObject({ name: "signal", signal: 1 });
+    expect(await parseCommandLine(["-p", "/x.pid", "stop"], "/")).toMatchObject({ name: "start", start: { argv: ["stop"] } });
+    expect(await rejected(["status"])).toBe("usage");
+    expect(await rejected(["stop", "-p", "x", "extra"])).toBe("usage");
   });
 });

@@ -20,6 +20,8 @@ describe("generated documentation", () => {
     expect(complete(["daemonize", "--pid"])).toEqual(["--pidfile"]);
     expect(complete(["daemonize", "--env-file", `${root}package.j`])).toEqual([`${root}package.json`]);
     expect(complete(["daemonize", "sta"])).toContain("status");
+    expect(complete(["daemonize", "help", "rot"])).toEqual(["rotate-logs"]);
+    expect(complete(["daemonize", "-c", `${root}package.j`])).toEqual([`${root}package.json`]);
   });
 
   test.skipIf(missing("zsh completion", ["zsh", "zsh"]))("the zsh completion parses and names the command", async () => {

@@ -72,9 +72,11 @@ describe.skipIf(missing("--ready corners", [PY, "python3"], ["systemd-notify", "
 
   test("a MAINPID= is the run's that sent it: the next run starts without it", async () => {
     const dir = tempDir();
-    const script = `if [ ! -e ${dir}/again ]; then touch ${dir}/again; systemd-notify --ready MAINPID=$$; sleep 0.2; exit 1; fi; systemd-notify --ready; exec sleep 1000`;
+    // The first run fails only once the test has seen its MAINPID=, however slow the machine.
+    const script = `if [ ! -e ${dir}/again ]; then touch ${dir}/again; systemd-notify --ready MAINPID=$$; while [ ! -e ${dir}/seen ]; do sleep 0.05; done; exit 1; fi; systemd-notify --ready; exec sleep 1000`;
     const { pidfile } = await started(["--supervise", "--restart-delay", "0", "--ready", "notify", "-p", `${dir}/p.pid`, "--", "/bin/sh", "-c", script]);
     expect(json(pidfile).mainPid).toBeGreaterThan(1);
+    writeFileSync(`${dir}/seen`, "");
     const after = await waitFor(() => {
       const s = json(pidfile);
       return s.restarts === 1 && s.state === "running" && s;

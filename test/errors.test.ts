@@ -100,6 +100,17 @@ const cases: Case[] = [
   { name: "--cap as non-root", args: (d) => [...plain(d), "--cap", "net_bind_service", "--", P], asNobody: true, code: 77, message: () => "--cap needs root (running as uid 65534)" },
   ...(CAN_RAISE_LIMITS ? [] : [{ name: "--cap of one this process does not have", args: (d: string) => [...plain(d), "--cap", "sys_resource", "--", P], rootOnly: true, code: 77, message: () => "--cap sys_resource: this process does not have CAP_SYS_RESOURCE, so the program cannot keep it" }]),
   { name: "value given to --no-new-privs", args: (d) => [...plain(d), "--no-new-privs=1", "--", P], code: 64, message: () => "option --no-new-privs takes no value" },
+  // Each refusal of ffi/ready.c's one grammar, as a start and --check word it.
+  { name: "--ready of no known protocol", args: (d) => [...plain(d), "--ready", "fd:-1", "--", P], code: 64, message: () => '--ready "fd:-1" is not notify, fd:N, tcp:[HOST:]PORT or file:PATH' },
+  { name: "--ready tcp: with a space in the host", args: (d) => [...plain(d), "--ready", "tcp:a\u00a0b:80", "--", P], code: 64, message: () => '--ready "tcp:a\u00a0b:80" is not notify, fd:N, tcp:[HOST:]PORT or file:PATH' },
+  { name: "--ready file: starting on a new line", args: (d) => [...plain(d), "--ready", "file:\nx", "--", P], code: 64, message: () => '--ready "file:\\nx" is not notify, fd:N, tcp:[HOST:]PORT or file:PATH' },
+  { name: "--ready on stderr", args: (d) => [...plain(d), "--ready", "fd:2", "--", P], code: 64, message: () => "--ready fd:2: stdin, stdout and stderr are daemonize's; use fd 3 or above" },
+  { name: "--ready fd: also kept", args: (d) => [...plain(d), "--keep-fd", "5", "--ready", "fd:05", "--", P], code: 64, message: () => "--ready fd:05: fd 05 is also given with --keep-fd" },
+  { name: "--ready tcp: port 0", args: (d) => [...plain(d), "--ready", "tcp:[::1]:0", "--", P], code: 64, message: () => "--ready tcp:[::1]:0: no such port" },
+  { name: "--ready tcp: a quad past 255", args: (d) => [...plain(d), "--ready", "tcp:1.2.3.256:80", "--", P], code: 64, message: () => "--ready tcp:1.2.3.256:80: HOST must be an IP address or localhost" },
+  // Relative: only once made absolute (against /, where these run) is it too long.
+  { name: "--ready file: longer than a path", args: (d) => [...plain(d), "--ready", `file:${"a".repeat(4095)}`, "--", P], code: 64, message: () => `--ready file:/${"a".repeat(4095)}: not an address, port, fd or path it can use` },
+  { name: "--ready --foreground without a monitor", args: (d) => [...plain(d), "--foreground", "--ready", "notify", "--", P], code: 64, message: () => "--ready waits in the launcher, which --foreground replaces: add --supervise, whose monitor waits" },
   { name: "--ready tcp: with an address the kernel cannot take", args: (d) => [...plain(d), "--ready", "tcp:[1:2]:80", "--", P], code: 64, message: () => "--ready tcp:[1:2]:80: not an address, port, fd or path it can use" },
   { name: "--ready tcp: with a host name", args: (d) => [...plain(d), "--ready", "tcp:example.com:80", "--", P], code: 64, message: () => "--ready tcp:example.com:80: HOST must be an IP address or localhost" },
   { name: "--syslog FACILITY, without the =", args: (d) => [...plain(d), "--syslog", "local0", "--", P], code: 64, message: () => "--syslog local0: give the facility after an =, as --syslog=local0" },

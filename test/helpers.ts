@@ -245,3 +245,17 @@ export async function reusePid(pid: number): Promise<number> {
   }
   return 0;
 }
+
+/** Runs daemonize under a seccomp filter that makes memfd_create fail with EPERM. */
+export const WITHOUT_MEMFD = `
+import ctypes, os, platform, struct, sys
+nr = {"x86_64": 319, "aarch64": 279}[platform.machine()]
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x7fff0000)]
+filt = b"".join(struct.pack("HBBI", *c) for c in code)
+buf = ctypes.create_string_buffer(filt)
+prog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(buf))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0) == 0
+os.execv(sys.argv[1], sys.argv[1:])
+`;

@@ -1,8 +1,8 @@
 // The native library is loaded from memory: nothing is extracted to /tmp, where
 // another user could plant a file or a noexec mount would stop it.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { BIN, cleanup, isRoot, missing, PROBE, readPid, run, tempDir, track, waitFor } from "./helpers";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { BIN, cleanup, isRoot, missing, PROBE, readPid, run, tempDir, track, waitFor, WITHOUT_MEMFD } from "./helpers";
 
 afterEach(cleanup);
 
@@ -62,19 +62,34 @@ describe("native library", () => {
   });
 });
 
-/** Runs daemonize under a seccomp filter that makes memfd_create fail with EPERM. */
-const WITHOUT_MEMFD = `
-import ctypes, os, platform, struct, sys
-nr = {"x86_64": 319, "aarch64": 279}[platform.machine()]
-code = [(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 1), (0x06, 0, 0, 0x7fff0000)]
-filt = b"".join(struct.pack("HBBI", *c) for c in code)
-buf = ctypes.create_string_buffer(filt)
-prog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(buf))
-libc = ctypes.CDLL(None, use_errno=True)
-assert libc.prctl(38, 1, 0, 0, 0) == 0
-assert libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0) == 0
-os.execv(sys.argv[1], sys.argv[1:])
-`;
+// Bun compiles a trampoline for each symbol it binds: a command binds only the groups it uses (ffi/native.ts).
+describe("what a command binds", () => {
+  /** The library symbols a command binds, as an LD_AUDIT library sees them, and the rest of its stderr. */
+  const bound = (dir: string, args: string[]) => {
+    const audit = `${dir}/audit.so`;
+    if (!existsSync(audit)) expect(Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", audit, `${import.meta.dir}/audit.c`]).exitCode).toBe(0);
+    const r = Bun.spawnSync([BIN, ...args], { cwd: dir, env: { LD_AUDIT: audit }, stderr: "pipe" });
+    const lines = r.stderr.toString().split("\n");
+    return { code: r.exitCode, symbols: lines.filter((l) => l.startsWith("bound ")).map((l) => l.slice(6)), said: lines.filter((l) => l && !l.startsWith("bound ")) };
+  };
+
+  test("--version and --help bind nothing; a plain start binds the start's symbols and nothing of readiness; --ready binds its own", () => {
+    const dir = tempDir();
+    expect(bound(dir, ["--version"])).toEqual({ code: 0, symbols: [], said: [] });
+    expect(bound(dir, ["--help"])).toEqual({ code: 0, symbols: [], said: [] });
+    const plain = bound(dir, ["--clear-env", "-p", `${dir}/p.pid`, "--", PROBE]);
+    track(readPid(`${dir}/p.pid`));
+    expect([plain.code, plain.said]).toEqual([0, []]);
+    expect(plain.symbols).toContain("dz_spawn");
+    expect(plain.symbols.filter((s) => /^dz_(ready|interrupt|memfd_exec|getpw|getgr|grouplist|pidfd|kill|sigqueue)/.test(s))).toEqual([]);
+    writeFileSync(`${dir}/up`, "");
+    const ready = bound(dir, ["--clear-env", "-p", `${dir}/q.pid`, "--ready", "file:up", "--", PROBE]);
+    track(readPid(`${dir}/q.pid`));
+    expect([ready.code, ready.said]).toEqual([0, []]);
+    expect(ready.symbols).toEqual(expect.arrayContaining(["dz_ready_parse", "dz_ready_wait"]));
+  });
+});
+
 
 describe("a native side that cannot load", () => {
   test.skipIf(missing("seccomp filter", ["python3", "python3"]))("is one line and exit 71, never a stack trace, and nothing is started", async () => {
@@ -83,5 +98,16 @@ describe("a native side that cannot load", () => {
     const [code, stdout, stderr] = [await p.exited, await new Response(p.stdout).text(), await new Response(p.stderr).text()];
     expect([code, stdout, stderr]).toEqual([71, "", "daemonize: error: cannot load the native library: memfd_create failed\n"]);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  // They load no native code at all, so a native side that cannot load does not matter to them.
+  test.skipIf(missing("seccomp filter", ["python3", "python3"]))("does not stop --version, --help or a usage error", () => {
+    const without = (...args: string[]) => {
+      const r = Bun.spawnSync(["python3", "-c", WITHOUT_MEMFD, BIN, ...args], { stdout: "pipe", stderr: "pipe" });
+      return [r.exitCode, r.stdout.toString().split("\n")[0], r.stderr.toString()];
+    };
+    expect(without("--version")).toEqual([0, expect.stringMatching(/^daemonize \d/), ""]);
+    expect(without("stop", "--help")).toEqual([0, expect.stringContaining("daemonize stop"), ""]);
+    expect(without("--ready-timeout", "1s", "--", PROBE)).toEqual([64, "", "daemonize: error: --ready-timeout goes with --ready\n"]);
   });
 });

@@ -429,6 +429,18 @@ describe("--ready tcp", () => {
   });
 });
 
+describe("a --ready it cannot use", () => {
+  // Checked before anything is stopped: restart must not take down a daemon it cannot replace.
+  test("restart leaves the running daemon and its pidfile alone", async () => {
+    const dir = tempDir();
+    expect((await run(["-p", `${dir}/p.pid`, "--", "/bin/sleep", "1000"])).code).toBe(0);
+    const pid = track(readPid(`${dir}/p.pid`));
+    const r = await run(["restart", "-p", `${dir}/p.pid`, "--ready", "tcp:[1:2]:80", "--", "/bin/sleep", "1000"]);
+    expect([r.code, r.stderr]).toEqual([64, "daemonize: error: --ready tcp:[1:2]:80: not an address, port, fd or path it can use\n"]);
+    expect([alive(pid), readPid(`${dir}/p.pid`)]).toEqual([true, pid]);
+  });
+});
+
 describe("--ready file", () => {
   test("start returns once the file exists, not before", async () => {
     const dir = dirFor();

@@ -4,7 +4,7 @@
 // entrypoint with --foreground as PID 1.
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { alive, BIN, cleanup, isRoot, missing, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
+import { alive, BIN, cleanup, freePort, isRoot, missing, PROBE, procStatus, readPid, ROOT, run, startProbe, tempDir, track, waitFor } from "./helpers";
 
 afterEach(cleanup);
 
@@ -49,13 +49,6 @@ const execStart = (unit: string, port: number) =>
     .replace("/usr/local/bin/daemonize", BIN)
     .replace(/808\d/g, String(port));
 
-/** A free loopback port. */
-const freePort = () => {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-};
 
 describe.skipIf(!isRoot || missing("systemd Type=notify", ["python3", "python3"], ["systemd-notify", "systemd"]))("systemd Type=notify", () => {
   async function underSystemd(unit: string, log: string) {
