@@ -15,8 +15,6 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
-const EAFNOSUPPORT = 97;
-const EADDRINUSE = 98;
 /** The socket file's mode: the target user and its group may connect (see README). */
 export const UNIX_MODE = 0o660;
 
@@ -32,7 +30,7 @@ export interface Opened extends Sockets {
 function failed(l: Listen, call: number, errno: number): never {
   const what = `--listen ${l.text}`;
   if (CALLS[call] === "replace")
-    fail("cantcreat", errno === E.EEXIST ? `${what}: ${l.path} is not a socket; refusing to replace it` : errno === EADDRINUSE ? `${what}: something listens on ${l.path} already` : `${what}: ${l.path}: ${strerror(errno)}`);
+    fail("cantcreat", errno === E.EEXIST ? `${what}: ${l.path} is not a socket; refusing to replace it` : errno === E.EADDRINUSE ? `${what}: something listens on ${l.path} already` : `${what}: ${l.path}: ${strerror(errno)}`);
   const denied = errno === E.EACCES || errno === E.EPERM;
   const hint = denied && CALLS[call] === "bind" && l.port > 0 && l.port < 1024 ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)" : "";
   return fail(denied ? "noperm" : "cantcreat", `${what}: ${CALLS[call]}: ${strerror(errno)}${hint}`);
@@ -52,7 +50,7 @@ function bindOne(l: Listen, who: Identity | undefined, unsafe: boolean): number 
     // No host: every address, IPv6 and IPv4 on one socket; IPv4 alone where IPv6 is missing.
     const addr = l.addr ?? new Uint8Array(16);
     fd = native.dz_listen_inet(type, addr.length === 4 ? AF_INET : AF_INET6, addr, l.port, l.addr ? 1 : 0, call);
-    if (fd === -EAFNOSUPPORT && !l.addr) fd = native.dz_listen_inet(type, AF_INET, new Uint8Array(4), l.port, 0, call);
+    if (fd === -E.EAFNOSUPPORT && !l.addr) fd = native.dz_listen_inet(type, AF_INET, new Uint8Array(4), l.port, 0, call);
   }
   if (fd < 0) failed(l, call[0] as number, -fd);
   return fd;

@@ -4,7 +4,7 @@ import { libraryFd, native } from "../ffi/native";
 import { concat, decode, encode } from "./bytes";
 
 export const E = {
-  EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EPIPE: 32, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95,
+  EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EPIPE: 32, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95, EAFNOSUPPORT: 97, EADDRINUSE: 98,
 } as const;
 
 export const O = {
