@@ -447,10 +447,17 @@ int dz_exec(const struct dz_spec *s, struct dz_result *res)
 	if (s->cleanup && *s->cleanup)
 		start_cleaner(s->cleanup, &trigger, &ack);
 	int cleaner[2] = { trigger, ack };
-	if (trigger >= 0 && handon_clear(s, cleaner, 2) == 0)
+	/* Whatever handon_clear moved before a failure is closed where it was: take the new numbers. */
+	if (trigger >= 0) {
+		handon_clear(s, cleaner, 2);
 		trigger = cleaner[0], ack = cleaner[1];
+	}
+	/* Above the sockets and fd:N, which the child path puts in place over whatever is there. */
+	int floor = 3 + (int)s->nlisten;
+	if (s->ready_to >= floor)
+		floor = (int)s->ready_to + 1;
 	for (int i = 0; i < 3; i++)
-		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, floor);
 	/* setup() resets every handler of this process: a failed exec must give Bun its own back
 	 * (SIGPIPE ignored, the collector's SIGPWR) before it goes on to report the error. */
 	long handlers[65][4];

@@ -267,8 +267,13 @@ static void start_run(void)
 		p[0] = p[1] = -1;
 	}
 	/* Sockets first: what ready_clear moves goes above fd:N, which is above them. */
-	handon_clear(&spec, p, 2);
-	ready_clear(p, 2);
+	if (p[0] >= 0 && (handon_clear(&spec, p, 2) < 0 || ready_clear(p, 2) < 0)) {
+		/* A pipe left where the child puts a socket or fd:N would be overwritten: go without it. */
+		for (int i = 0; i < 2; i++)
+			if (p[i] >= 0)
+				close(p[i]);
+		p[0] = p[1] = -1;
+	}
 	failure = FAILURE_NONE;
 	pid_t pid = monitor_spawn(&spec, p, 1);
 	if (p[1] >= 0)
