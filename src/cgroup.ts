@@ -16,7 +16,7 @@ import { XATTR } from "./contract";
 import { fail } from "./errors";
 import type { CgroupRequest } from "./options";
 import { basename } from "./paths";
-import { access, close, cstr, E, fgetxattr, fsetxattr, O, OsError, open, readFile, stat, W_OK, writeAll } from "./sys";
+import { access, close, cstr, denied, E, fgetxattr, fsetxattr, O, OsError, open, readFile, stat, W_OK, writeAll } from "./sys";
 
 /** The top directory daemonize's cgroups are made in. */
 const TOP = "daemonize";
@@ -190,8 +190,8 @@ function enable(h: Hierarchy, path: string, controllers: string[], setting: (c: 
         }
       } catch (e) {
         if (!(e instanceof OsError)) throw e;
-        const denied = e.errno === E.EACCES || e.errno === E.EPERM;
-        fail(denied ? "noperm" : "oserr", `--cgroup-set ${setting(c)}: cannot enable the ${c} controller in ${dir}/cgroup.subtree_control: ${e.message}`);
+        const refused = denied(e.errno);
+        fail(refused ? "noperm" : "oserr", `--cgroup-set ${setting(c)}: cannot enable the ${c} controller in ${dir}/cgroup.subtree_control: ${e.message}`);
       }
       const before = words(attribute(dir, XATTR.cgroupEnabled) ?? "");
       setAttribute(dir, XATTR.cgroupEnabled, [...new Set([...before, c])].join(" "));
@@ -212,7 +212,7 @@ function write(path: string, file: string, value: string): void {
     writeAll(fd, encode(value));
   } catch (e) {
     if (!(e instanceof OsError)) throw e;
-    fail(e.errno === E.EACCES || e.errno === E.EPERM ? "noperm" : "usage", `--cgroup-set ${file}=${value}: ${e.message}`);
+    fail(denied(e.errno) ? "noperm" : "usage", `--cgroup-set ${file}=${value}: ${e.message}`);
   } finally {
     close(fd);
   }
@@ -242,7 +242,7 @@ export function create(req: CgroupRequest, pidfile: string | undefined): Made {
     if (!errno) break;
     if (errno !== E.EEXIST) {
       end(path, 0);
-      fail(errno === E.EACCES || errno === E.EPERM ? "noperm" : "cantcreat", `--cgroup: cannot create ${path}: ${new OsError(errno).message}`);
+      fail(denied(errno) ? "noperm" : "cantcreat", `--cgroup: cannot create ${path}: ${new OsError(errno).message}`);
     }
     if (!pidfile || !ours(path, pidfile)) fail("cantcreat", `--cgroup: ${path} exists and is not this daemon's cgroup; it is left alone`);
     end(path, req.stopTimeout);

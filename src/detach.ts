@@ -6,7 +6,7 @@ import { RUN_SPEC, type RunField, type SpecField, settingFailure, STEPS, stepNam
 import { type Failure, fail } from "./errors";
 import { fieldOf, RUN_SETTINGS, type RunSetting, type RunValue, type RunValues } from "./settings";
 import { signalName } from "./signals";
-import { cstr, E, OsError } from "./sys";
+import { cstr, denied, E, OsError } from "./sys";
 
 /** Everything the child needs, as plain values: it cannot look anything up. */
 export interface Spec {
@@ -122,7 +122,6 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
   // The readiness fd is moved into place in the same step: a number past the open-file limit cannot be.
   if (step === "FDS" && s.readyTo !== undefined && s.readyTo >= 0 && f.errno === E.EBADF)
     fail("usage", `--ready fd:${s.readyTo}: fd ${s.readyTo} is above the daemon's open-file limit`);
-  const denial = (errno: number) => errno === E.EPERM || errno === E.EACCES;
   // A setting names itself: the option and the value, or the item of it, that failed.
   const setting = settingFailure(f.errno);
   const declared = setting && (RUN_SETTINGS[setting.setting] as RunSetting | undefined);
@@ -131,20 +130,20 @@ export function stepError(f: ChildFailure, s: Spec, onExec: (errno: number) => n
     // Only a setting of several int64s has items (a limit's is its RLIMIT_* number).
     const shown = `--${declared.option}${declared.arg.type === "boolean" ? "" : ` ${declared.show(value, declared.count ? setting.item : undefined)}`}`;
     if (!setting.errno) fail("oserr", `${name}: ${shown} was set, but reads back otherwise`);
-    const kind: Failure = denial(setting.errno) ? "noperm" : setting.errno === E.EINVAL ? "usage" : "oserr";
+    const kind: Failure = denied(setting.errno) ? "noperm" : setting.errno === E.EINVAL ? "usage" : "oserr";
     fail(kind, `${shown}: ${new OsError(setting.errno).message}`);
   }
   const text = step === "VERIFY" ? "ids, groups or capabilities are not exactly what was asked" : new OsError(f.errno).message;
   const missing = f.errno === E.ENOENT || f.errno === E.ENOTDIR;
-  const denied = denial(f.errno);
+  const refused = denied(f.errno);
   let kind: Failure = "oserr";
   let what: string = name;
   if (step === "CHROOT" || step === "CHDIR") {
     what = `${name} ${step === "CHROOT" ? s.root : s.dir}`;
-    kind = missing ? "noinput" : denied ? "noperm" : "oserr";
+    kind = missing ? "noinput" : refused ? "noperm" : "oserr";
   } else if (step === "SETGROUPS" || step === "SETGID" || step === "SETUID") {
     what = `${name} ${step === "SETUID" ? s.uid : step === "SETGID" ? s.gid : (s.groups ?? []).join(",")}`;
-    kind = denied ? "noperm" : "oserr";
+    kind = refused ? "noperm" : "oserr";
   }
   return fail(kind, `${what}: ${text}`);
 }

@@ -7,7 +7,7 @@ import { activated, type Listen, type Sockets } from "./listen";
 import { dirname } from "./paths";
 import { judge } from "./pidfile";
 import type { Identity } from "./privileges";
-import { close, cstr, E, isInheritable, strerror, unlink } from "./sys";
+import { close, cstr, denied, E, isInheritable, strerror, unlink } from "./sys";
 
 /** The calls ffi/sockets.c names in *call, in its order. */
 const CALLS = ["socket", "setsockopt", "bind", "listen", "chown", "chmod", "replace"] as const;
@@ -31,9 +31,9 @@ function failed(l: Listen, call: number, errno: number): never {
   const what = `--listen ${l.text}`;
   if (CALLS[call] === "replace")
     fail("cantcreat", errno === E.EEXIST ? `${what}: ${l.path} is not a socket; refusing to replace it` : errno === E.EADDRINUSE ? `${what}: something listens on ${l.path} already` : `${what}: ${l.path}: ${strerror(errno)}`);
-  const denied = errno === E.EACCES || errno === E.EPERM;
-  const hint = denied && CALLS[call] === "bind" && l.port > 0 && l.port < 1024 ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)" : "";
-  return fail(denied ? "noperm" : "cantcreat", `${what}: ${CALLS[call]}: ${strerror(errno)}${hint}`);
+  const refused = denied(errno);
+  const hint = refused && CALLS[call] === "bind" && l.port > 0 && l.port < 1024 ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE)" : "";
+  return fail(refused ? "noperm" : "cantcreat", `${what}: ${CALLS[call]}: ${strerror(errno)}${hint}`);
 }
 
 function bindOne(l: Listen, who: Identity | undefined, unsafe: boolean): number {

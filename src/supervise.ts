@@ -26,14 +26,14 @@ import { explainExec, type Program } from "./program";
 import { leftAlone, monitorSettings } from "./settings";
 import { type Prepared, start } from "./start";
 import { absolute, basename, dirname } from "./paths";
-import { close, cstr, E, fstat, O, OsError, open, stat } from "./sys";
+import { close, cstr, denied, fstat, O, OsError, open, stat } from "./sys";
 
 /** The monitor's image as an executable memory file; the caller closes it. */
 export async function monitorImage(): Promise<number> {
   const image = await Bun.file(monitorPath).bytes();
   const fd = native.dz_memfd_exec(cstr("daemonize-monitor"), image, image.length);
   if (fd >= 0) return fd;
-  if (-fd === E.EACCES || -fd === E.EPERM)
+  if (denied(-fd))
     fail("noperm", "--supervise: this system forbids running programs from memory files (vm.memfd_noexec=2), and the monitor is one");
   return fail("oserr", `--supervise: cannot create the monitor's memory file: ${new OsError(-fd).message}`);
 }

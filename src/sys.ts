@@ -7,6 +7,9 @@ export const E = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EPIPE: 32, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40, EOPNOTSUPP: 95, EAFNOSUPPORT: 97, EADDRINUSE: 98,
 } as const;
 
+/** Whether an errno says the caller may not (a documented 77), rather than that something failed. */
+export const denied = (errno: number | undefined): boolean => errno === E.EACCES || errno === E.EPERM;
+
 export const O = {
   RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, EXCL: 0o200, TRUNC: 0o1000, APPEND: 0o2000,
   NOFOLLOW: 0o400000, NONBLOCK: 0o4000, DIRECTORY: 0o200000, PATH: 0o10000000,
